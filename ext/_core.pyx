@@ -1,0 +1,169 @@
+# cython: language_level=3
+"""mpoint._core -- the thin binding of the portable C core (mpoint.h).
+
+Contract: argument types are converted here, values are judged in C
+(common.c).  Every failure leaves a platform code behind (errno or
+WSAGetLastError()); ``_raise`` turns it into the matching ``mpoint.errors``
+class.  Python objects never cross into the platform files.
+"""
+from libc.limits cimport LLONG_MAX, LLONG_MIN
+from core_api cimport *
+from libc.string cimport memset
+
+from operator import index as _index
+from socket import AF_INET as _AF_INET
+
+JL_SENDER_ONLY = MP_JL_SENDER_ONLY
+JL_RECEIVER_ONLY = MP_JL_RECEIVER_ONLY
+JL_BOTH = MP_JL_BOTH
+WSA_FLAG_OVERLAPPED = MP_WSA_FLAG_OVERLAPPED
+WSA_FLAG_MULTIPOINT_C_ROOT = MP_WSA_FLAG_MULTIPOINT_C_ROOT
+WSA_FLAG_MULTIPOINT_C_LEAF = MP_WSA_FLAG_MULTIPOINT_C_LEAF
+WSA_FLAG_MULTIPOINT_D_ROOT = MP_WSA_FLAG_MULTIPOINT_D_ROOT
+WSA_FLAG_MULTIPOINT_D_LEAF = MP_WSA_FLAG_MULTIPOINT_D_LEAF
+WSA_FLAG_NO_HANDLE_INHERIT = MP_WSA_FLAG_NO_HANDLE_INHERIT
+
+
+cdef int _raise(str call) except -1:
+    """Raises the mpoint exception for the platform's last error code."""
+    cdef int code = mp_last_error()
+    from mpoint.errors import from_code   # the table lives in Python
+    raise from_code(code, call)
+
+
+cdef long long _clamp(object value) except? -1:
+    """An integer argument, clamped into long long: C rejects what is out of
+    its range with the spec's code, so huge values need no second check."""
+    value = _index(value)
+    if value > LLONG_MAX:
+        return LLONG_MAX
+    if value < LLONG_MIN:
+        return LLONG_MIN
+    return value
+
+
+cdef mp_sock_t _handle(object fd) except? -1:
+    cdef long long v = _clamp(fd)
+    if v < 0:
+        return MP_INVALID_SOCKET     # a closed socket: WSAENOTSOCK from C
+    return <mp_sock_t>v
+
+
+cdef bytes _text(object value, str what):
+    """A str argument as bytes for C; None stands for 'malformed'."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be str, not {type(value).__name__}")
+    if not (<str>value).isascii() or "\0" in <str>value:
+        return None
+    return (<str>value).encode("ascii")
+
+
+cdef int _parse_address(int family, object addr, sockaddr_storage *out,
+                        mp_socklen_t *out_len, str call) except -1:
+    """(host, port) for AF_INET, (host, port[, flowinfo[, scope_id]]) for
+    AF_INET6, as the socket module spells addresses.  A tuple of another
+    length is a name of the wrong length: WSAEFAULT from C."""
+    cdef const char *host = NULL
+    cdef long long port = 0, flowinfo = 0, scope_id = 0
+    cdef bytes raw = None
+    if not isinstance(addr, tuple):
+        raise TypeError(f"an address must be a tuple (host, port), not {type(addr).__name__}")
+    n = len(addr)
+    if n >= 2:
+        raw = _text(addr[0], "host")
+        port = _clamp(addr[1])
+    if n >= 3:
+        flowinfo = _clamp(addr[2])
+    if n >= 4:
+        scope_id = _clamp(addr[3])
+    if raw is not None and (n == 2 or (family != _AF_INET and n <= 4)):
+        host = raw
+    if flowinfo < 0 or scope_id < 0:
+        host = NULL
+    if mp_parse_address(family, host, port, <unsigned long>flowinfo,
+                        <unsigned long>scope_id, out, out_len) < 0:
+        _raise(call)
+    return 0
+
+
+def socket_open(family, type, proto, flags):
+    """WSASocket(family, type, proto, NULL, 0, flags) -> a new descriptor."""
+    cdef mp_sock_t s = MP_INVALID_SOCKET
+    cdef long long f = _clamp(flags)
+    if f < 0 or f > 0xFFFFFFFF:
+        f = 0xFFFFFFFF                       # unknown bits: WSAEINVAL from C
+    cdef long long fam = _clamp(family), typ = _clamp(type), pro = _clamp(proto)
+    if not (-1 <= fam <= 0xFFFF):
+        fam = -1
+    if not (-1 <= typ <= 0xFFFF):
+        typ = -1
+    if not (-1 <= pro <= 0xFFFF):
+        pro = -1
+    if mp_socket_open(<int>fam, <int>typ, <int>pro, <unsigned long>f, &s) < 0:
+        _raise("WSASocket")
+    return <long long>s
+
+
+def interface_index(interface):
+    """An interface given by index, name or address -> its index (0: any)."""
+    cdef unsigned int out = 0
+    cdef bytes raw
+    cdef const char *text = NULL
+    if interface is None:
+        return 0
+    if isinstance(interface, bool):
+        raise TypeError("interface must be an index, a name or an address, not bool")
+    if isinstance(interface, str):
+        raw = _text(interface, "interface")
+        if raw is not None:
+            text = raw
+        if mp_interface_by_string(text, &out) < 0:
+            _raise("interface")
+        return out
+    if mp_interface_by_index(_clamp(interface), &out) < 0:
+        _raise("interface")
+    return out
+
+
+def join_leaf(fd, int family, name, Py_ssize_t caller_len, bint has_sqos,
+              bint has_gqos, flags, unsigned int ifindex, source):
+    """WSAJoinLeaf(s, name, ...) for a c_leaf socket; see mpoint.h."""
+    cdef mp_join_t req
+    cdef mp_sock_t s = _handle(fd)
+    cdef long long f = _clamp(flags)
+    memset(&req, 0, sizeof(req))
+    req.flags = <unsigned int>f if 0 <= f <= 0xFFFFFFFF else 0
+    _parse_address(family, name, &req.group, &req.group_len, "WSAJoinLeaf")
+    if source is not None:
+        _parse_address(family, (source, 0), &req.source, &req.source_len,
+                       "WSAJoinLeaf")
+    req.ifindex = ifindex
+    req.caller_len = <size_t>caller_len
+    req.has_sqos = has_sqos
+    req.has_gqos = has_gqos
+    if mp_join_leaf(s, family, &req) < 0:
+        _raise("WSAJoinLeaf")
+
+
+def get_loopback(fd, int family):
+    cdef int on = 0
+    if mp_get_loopback(_handle(fd), family, &on) < 0:
+        _raise("SIO_MULTIPOINT_LOOPBACK")
+    return on != 0
+
+
+def set_loopback(fd, int family, bint on):
+    if mp_set_loopback(_handle(fd), family, on) < 0:
+        _raise("SIO_MULTIPOINT_LOOPBACK")
+
+
+def get_scope(fd, int family):
+    cdef int hops = 0
+    if mp_get_scope(_handle(fd), family, &hops) < 0:
+        _raise("SIO_MULTICAST_SCOPE")
+    return hops
+
+
+def set_scope(fd, int family, hops):
+    if mp_set_scope(_handle(fd), family, _clamp(hops)) < 0:
+        _raise("SIO_MULTICAST_SCOPE")

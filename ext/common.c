@@ -1,0 +1,257 @@
+/* common.c -- argument validation shared by every platform.
+ *
+ * Each public mp_* function checks its arguments here, once, in the order
+ * WSAJoinLeaf's error table suggests, and only then calls the platform file
+ * (mp__*).  Codes are Winsock's; mp__set_wsa_error stores the platform's
+ * equivalent so the caller sees one error path whatever failed.
+ */
+#include <string.h>
+#include <limits.h>
+
+#include "mp_platform.h"
+
+static int fail(int wsa_code)
+{
+    mp__set_wsa_error(wsa_code);
+    return -1;
+}
+
+int mp_last_error(void)
+{
+    return mp__last_error();
+}
+
+/* ---- sockets ----------------------------------------------------------- */
+
+#define MP_CONTROL_FLAGS (MP_WSA_FLAG_MULTIPOINT_C_ROOT | MP_WSA_FLAG_MULTIPOINT_C_LEAF)
+#define MP_DATA_FLAGS    (MP_WSA_FLAG_MULTIPOINT_D_ROOT | MP_WSA_FLAG_MULTIPOINT_D_LEAF)
+#define MP_KNOWN_FLAGS   (MP_CONTROL_FLAGS | MP_DATA_FLAGS | MP_WSA_FLAG_OVERLAPPED | \
+                          MP_WSA_FLAG_NO_HANDLE_INHERIT)
+
+static int exactly_one(unsigned long bits)
+{
+    return bits != 0 && (bits & (bits - 1)) == 0;
+}
+
+int mp_socket_open(int family, int type, int proto, unsigned long flags,
+                   mp_sock_t *out)
+{
+    if (family != AF_INET && family != AF_INET6)
+        return fail(MP_WSAEAFNOSUPPORT);
+    if (type != SOCK_DGRAM)
+        return fail(MP_WSAESOCKTNOSUPPORT);
+    if (proto != 0 && proto != IPPROTO_UDP)
+        return fail(MP_WSAEPROTONOSUPPORT);
+    /* WSASocket: a multipoint socket names its control and data plane roles. */
+    if ((flags & ~(unsigned long)MP_KNOWN_FLAGS) != 0 ||
+        !exactly_one(flags & MP_CONTROL_FLAGS) || !exactly_one(flags & MP_DATA_FLAGS))
+        return fail(MP_WSAEINVAL);
+    /* Rooted planes need a root that admits leaves (listen/accept); IP
+     * multicast is non-rooted on both planes. */
+    if (flags & (MP_WSA_FLAG_MULTIPOINT_C_ROOT | MP_WSA_FLAG_MULTIPOINT_D_ROOT))
+        return fail(MP_WSAEOPNOTSUPP);
+    return mp__socket_open(family, out);
+}
+
+/* ---- addresses --------------------------------------------------------- */
+
+int mp_parse_address(int family, const char *host, long long port,
+                     unsigned long flowinfo, unsigned long scope_id,
+                     struct sockaddr_storage *out, mp_socklen_t *out_len)
+{
+    unsigned char probe[sizeof(struct in6_addr)];
+    int other = family == AF_INET ? AF_INET6 : AF_INET;
+
+    if (family != AF_INET && family != AF_INET6)
+        return fail(MP_WSAEAFNOSUPPORT);
+    if (host == NULL || port < 0 || port > 65535)
+        return fail(MP_WSAEFAULT);
+    memset(out, 0, sizeof(*out));
+    if (family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)out;
+        if (flowinfo != 0 || scope_id != 0)
+            return fail(MP_WSAEFAULT);
+        if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+            sin->sin_family = AF_INET;
+            sin->sin_port = htons((unsigned short)port);
+            *out_len = (mp_socklen_t)sizeof(*sin);
+            MP_SET_SA_LEN(out, *out_len);
+            return 0;
+        }
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
+        if (flowinfo > 0xfffffUL || scope_id > 0xffffffffUL)
+            return fail(MP_WSAEFAULT);
+        if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+            sin6->sin6_family = AF_INET6;
+            sin6->sin6_port = htons((unsigned short)port);
+            sin6->sin6_flowinfo = htonl((unsigned int)flowinfo);
+            sin6->sin6_scope_id = (unsigned int)scope_id;
+            *out_len = (mp_socklen_t)sizeof(*sin6);
+            MP_SET_SA_LEN(out, *out_len);
+            return 0;
+        }
+    }
+    if (inet_pton(other, host, probe) == 1)
+        return fail(MP_WSAEAFNOSUPPORT);
+    return fail(MP_WSAEFAULT);
+}
+
+/* A numeric address of either family, without touching the error code. */
+static int parse_any(const char *host, struct sockaddr_storage *out, mp_socklen_t *out_len)
+{
+    memset(out, 0, sizeof(*out));
+    if (inet_pton(AF_INET, host, &((struct sockaddr_in *)out)->sin_addr) == 1) {
+        out->ss_family = AF_INET;
+        *out_len = (mp_socklen_t)sizeof(struct sockaddr_in);
+        MP_SET_SA_LEN(out, *out_len);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)out)->sin6_addr) == 1) {
+        out->ss_family = AF_INET6;
+        *out_len = (mp_socklen_t)sizeof(struct sockaddr_in6);
+        MP_SET_SA_LEN(out, *out_len);
+        return 0;
+    }
+    return -1;
+}
+
+static int is_multicast(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        unsigned long a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+        return (a >> 28) == 0xe;
+    }
+    return ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr[0] == 0xff;
+}
+
+static int is_unspecified(const struct sockaddr *sa)
+{
+    static const unsigned char zero[16];
+    if (sa->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == 0;
+    return memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, zero, 16) == 0;
+}
+
+static unsigned short port_of(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+    return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+}
+
+/* ---- interfaces -------------------------------------------------------- */
+
+int mp_interface_by_index(long long ifindex, unsigned int *out)
+{
+    if (ifindex <= 0 || ifindex > (long long)UINT_MAX ||
+        !mp__interface_exists((unsigned int)ifindex))
+        return fail(MP_WSAEADDRNOTAVAIL);
+    *out = (unsigned int)ifindex;
+    return 0;
+}
+
+int mp_interface_by_string(const char *name_or_address, unsigned int *out)
+{
+    struct sockaddr_storage ss;
+    struct sockaddr *sa = (struct sockaddr *)&ss;
+    mp_socklen_t len;
+    int found;
+
+    if (name_or_address == NULL || name_or_address[0] == '\0' ||
+        strlen(name_or_address) >= 256)
+        return fail(MP_WSAEADDRNOTAVAIL);
+    if (parse_any(name_or_address, &ss, &len) == 0) {
+        if (is_multicast(sa) || is_unspecified(sa))
+            return fail(MP_WSAEADDRNOTAVAIL);
+        found = mp__interface_by_address(sa, out);
+    } else {
+        found = mp__interface_by_name(name_or_address, out);
+    }
+    if (found < 0 || *out == 0)
+        return fail(MP_WSAEADDRNOTAVAIL);
+    return 0;
+}
+
+/* ---- joining ----------------------------------------------------------- */
+
+int mp_join_leaf(mp_sock_t s, int family, const mp_join_t *req)
+{
+    const struct sockaddr *group = (const struct sockaddr *)&req->group;
+    const struct sockaddr *source = (const struct sockaddr *)&req->source;
+    mp_socklen_t need = family == AF_INET ? (mp_socklen_t)sizeof(struct sockaddr_in)
+                                          : (mp_socklen_t)sizeof(struct sockaddr_in6);
+
+    if (s == MP_INVALID_SOCKET)
+        return fail(MP_WSAENOTSOCK);
+    if (req->flags != MP_JL_SENDER_ONLY && req->flags != MP_JL_RECEIVER_ONLY &&
+        req->flags != MP_JL_BOTH)
+        return fail(MP_WSAEINVAL);
+    /* name/namelen: WSAEFAULT if too small, WSAEAFNOSUPPORT if of another
+     * family, WSAEADDRNOTAVAIL if not a session this host can join. */
+    if (req->group_len < need)
+        return fail(MP_WSAEFAULT);
+    if (group->sa_family != family)
+        return fail(MP_WSAEAFNOSUPPORT);
+    if (!is_multicast(group) || port_of(group) == 0)
+        return fail(MP_WSAEADDRNOTAVAIL);
+    /* IP carries no connect data: lpCallerData is "not supported by the
+     * service provider" (WSAEPROTONOSUPPORT); an empty buffer is no data. */
+    if (req->caller_len != 0)
+        return fail(MP_WSAEPROTONOSUPPORT);
+    /* QoS arrives with its own issue; until then no flow spec is honoured. */
+    if (req->has_sqos || req->has_gqos)
+        return fail(MP_WSAEOPNOTSUPP);
+    if (req->source_len != 0) {
+        if (req->flags == MP_JL_SENDER_ONLY)
+            return fail(MP_WSAEINVAL);   /* a source filter needs a membership */
+        if (req->source_len < need)
+            return fail(MP_WSAEFAULT);
+        if (source->sa_family != family)
+            return fail(MP_WSAEAFNOSUPPORT);
+        if (is_multicast(source) || is_unspecified(source))
+            return fail(MP_WSAEADDRNOTAVAIL);
+    }
+    return mp__join_leaf(s, family, req);
+}
+
+/* ---- loopback and scope ------------------------------------------------ */
+
+static int check_socket(mp_sock_t s, int family)
+{
+    if (s == MP_INVALID_SOCKET)
+        return fail(MP_WSAENOTSOCK);
+    if (family != AF_INET && family != AF_INET6)
+        return fail(MP_WSAEAFNOSUPPORT);
+    return 0;
+}
+
+int mp_get_loopback(mp_sock_t s, int family, int *on)
+{
+    if (check_socket(s, family) < 0)
+        return -1;
+    return mp__get_int_option(s, family, MP_OPT_LOOPBACK, on);
+}
+
+int mp_set_loopback(mp_sock_t s, int family, int on)
+{
+    if (check_socket(s, family) < 0)
+        return -1;
+    return mp__set_int_option(s, family, MP_OPT_LOOPBACK, on != 0);
+}
+
+int mp_get_scope(mp_sock_t s, int family, int *hops)
+{
+    if (check_socket(s, family) < 0)
+        return -1;
+    return mp__get_int_option(s, family, MP_OPT_SCOPE, hops);
+}
+
+int mp_set_scope(mp_sock_t s, int family, long long hops)
+{
+    if (check_socket(s, family) < 0)
+        return -1;
+    if (hops < 0 || hops > 255)
+        return fail(MP_WSAEINVAL);
+    return mp__set_int_option(s, family, MP_OPT_SCOPE, (int)hops);
+}

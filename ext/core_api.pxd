@@ -1,0 +1,37 @@
+# Declarations of the portable C core (mpoint.h), only the fields used.
+cdef extern from "mpoint.h" nogil:
+    ctypedef long long mp_sock_t      # int on POSIX, SOCKET on Windows
+    ctypedef int mp_socklen_t
+    cdef struct sockaddr_storage:
+        pass
+
+    int MP_JL_SENDER_ONLY, MP_JL_RECEIVER_ONLY, MP_JL_BOTH
+    int MP_WSA_FLAG_OVERLAPPED, MP_WSA_FLAG_NO_HANDLE_INHERIT
+    int MP_WSA_FLAG_MULTIPOINT_C_ROOT, MP_WSA_FLAG_MULTIPOINT_C_LEAF
+    int MP_WSA_FLAG_MULTIPOINT_D_ROOT, MP_WSA_FLAG_MULTIPOINT_D_LEAF
+    mp_sock_t MP_INVALID_SOCKET
+
+    ctypedef struct mp_join_t:
+        sockaddr_storage group
+        mp_socklen_t group_len
+        sockaddr_storage source
+        mp_socklen_t source_len
+        unsigned int ifindex
+        unsigned int flags
+        size_t caller_len
+        int has_sqos
+        int has_gqos
+
+    int mp_socket_open(int family, int type, int proto, unsigned long flags,
+                       mp_sock_t *out)
+    int mp_parse_address(int family, const char *host, long long port,
+                         unsigned long flowinfo, unsigned long scope_id,
+                         sockaddr_storage *out, mp_socklen_t *out_len)
+    int mp_interface_by_index(long long ifindex, unsigned int *out)
+    int mp_interface_by_string(const char *name_or_address, unsigned int *out)
+    int mp_join_leaf(mp_sock_t s, int family, const mp_join_t *req)
+    int mp_get_loopback(mp_sock_t s, int family, int *on)
+    int mp_set_loopback(mp_sock_t s, int family, int on)
+    int mp_get_scope(mp_sock_t s, int family, int *hops)
+    int mp_set_scope(mp_sock_t s, int family, long long hops)
+    int mp_last_error()

@@ -1,0 +1,29 @@
+/* mp_platform.h -- the seam between common.c and the platform files.
+ *
+ * common.c validates every argument, then calls exactly one of these.  Each
+ * platform directory (posix/, win/) defines all of them; setup.py compiles
+ * one directory.  Arguments arriving here are already valid: a platform
+ * function only reports what the system says.
+ */
+#ifndef MP_PLATFORM_H
+#define MP_PLATFORM_H
+
+#include "mpoint.h"
+
+int mp__socket_open(int family, mp_sock_t *out);
+int mp__join_leaf(mp_sock_t s, int family, const mp_join_t *req);
+int mp__get_int_option(mp_sock_t s, int family, int which, int *value);
+int mp__set_int_option(mp_sock_t s, int family, int which, int value);
+int mp__interface_exists(unsigned int ifindex);
+int mp__interface_by_name(const char *name, unsigned int *out);
+int mp__interface_by_address(const struct sockaddr *addr, unsigned int *out);
+
+/* which, for the int options */
+#define MP_OPT_LOOPBACK 1
+#define MP_OPT_SCOPE    2
+
+/* Stores a Winsock error code as the platform's own code. */
+void mp__set_wsa_error(int wsa_code);
+int mp__last_error(void);
+
+#endif /* MP_PLATFORM_H */

@@ -1,0 +1,34 @@
+/* darwin.c -- the macOS specifics behind posix.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "posix.h"
+
+int mp__os_udp_socket(int family)
+{
+    int fd = socket(family, SOCK_DGRAM, IPPROTO_UDP);
+
+    if (fd >= 0 && fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+/* BSD stacks deliver a group's datagrams only to sockets that joined it. */
+int mp__os_crosstalk_off(int fd, int family)
+{
+    (void)fd;
+    (void)family;
+    return 0;
+}
+
+int mp__os_send_interface(int fd, int family, unsigned int ifindex)
+{
+    if (family == AF_INET)
+        return setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IFINDEX, &ifindex, sizeof(ifindex));
+    return setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof(ifindex));
+}

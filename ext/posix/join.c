@@ -1,0 +1,102 @@
+/* join.c -- WSAJoinLeaf on POSIX, for a non-rooted IP multicast socket.
+ *
+ * The spec's steps, in order: bind an unbound socket; for receivers add the
+ * membership (MCAST_JOIN_GROUP, or MCAST_JOIN_SOURCE_GROUP for a
+ * source-specific join); for senders choose the outgoing interface and, for
+ * JL_SENDER_ONLY, make the group the default destination with connect().
+ * A receiving socket is never connected: Linux delivers nothing from a group
+ * to a connected UDP socket.  Arguments were validated in common.c.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "posix.h"
+
+static unsigned short local_port(int fd, int *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+        *err = 1;
+        return 0;
+    }
+    *err = 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* "If the socket is unbound, unique values are assigned to the local
+ * association by the system": receivers take the group's port so that its
+ * datagrams reach them, senders any free port. */
+static int bind_if_unbound(int fd, int family, const mp_join_t *req)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    unsigned short port = 0;
+    int err;
+
+    if (local_port(fd, &err) != 0 || err)
+        return err ? -1 : 0;
+    if (req->flags != MP_JL_SENDER_ONLY)
+        port = family == AF_INET
+            ? ((const struct sockaddr_in *)&req->group)->sin_port
+            : ((const struct sockaddr_in6 *)&req->group)->sin6_port;
+    memset(&ss, 0, sizeof(ss));
+    ss.ss_family = (sa_family_t)family;
+    if (family == AF_INET) {
+        ((struct sockaddr_in *)&ss)->sin_port = port;
+        len = sizeof(struct sockaddr_in);
+    } else {
+        ((struct sockaddr_in6 *)&ss)->sin6_port = port;
+        len = sizeof(struct sockaddr_in6);
+    }
+    MP_SET_SA_LEN(&ss, len);
+    return bind(fd, (struct sockaddr *)&ss, len);
+}
+
+static int add_membership(int fd, int family, const mp_join_t *req)
+{
+    int level = family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6;
+
+    if (req->source_len == 0) {
+        struct group_req gr;
+        memset(&gr, 0, sizeof(gr));
+        gr.gr_interface = req->ifindex;
+        memcpy(&gr.gr_group, &req->group, (size_t)req->group_len);
+        return setsockopt(fd, level, MCAST_JOIN_GROUP, &gr, sizeof(gr));
+    } else {
+        struct group_source_req gsr;
+        memset(&gsr, 0, sizeof(gsr));
+        gsr.gsr_interface = req->ifindex;
+        memcpy(&gsr.gsr_group, &req->group, (size_t)req->group_len);
+        memcpy(&gsr.gsr_source, &req->source, (size_t)req->source_len);
+        return setsockopt(fd, level, MCAST_JOIN_SOURCE_GROUP, &gsr, sizeof(gsr));
+    }
+}
+
+static int connect_to_group(int fd, int family, const mp_join_t *req)
+{
+    struct sockaddr_storage dest = req->group;
+
+    /* A link-scoped IPv6 group needs a zone: the chosen interface. */
+    if (family == AF_INET6 && req->ifindex != 0 &&
+        ((struct sockaddr_in6 *)&dest)->sin6_scope_id == 0)
+        ((struct sockaddr_in6 *)&dest)->sin6_scope_id = req->ifindex;
+    return connect(fd, (struct sockaddr *)&dest, req->group_len);
+}
+
+int mp__join_leaf(mp_sock_t s, int family, const mp_join_t *req)
+{
+    if (bind_if_unbound(s, family, req) < 0)
+        return -1;
+    if (req->flags != MP_JL_SENDER_ONLY && add_membership(s, family, req) < 0)
+        return -1;
+    if (req->flags != MP_JL_RECEIVER_ONLY && req->ifindex != 0 &&
+        mp__os_send_interface(s, family, req->ifindex) < 0)
+        return -1;
+    if (req->flags == MP_JL_SENDER_ONLY)
+        return connect_to_group(s, family, req);
+    return 0;
+}

@@ -1,0 +1,19 @@
+/* posix.h -- what the shared POSIX files need from the per-OS file
+ * (linux.c, or darwin.c for macOS).  setup.py compiles one. */
+#ifndef MP_POSIX_H
+#define MP_POSIX_H
+
+#include "../mp_platform.h"
+
+/* A close-on-exec UDP socket of `family`, or -1 with errno set. */
+int mp__os_udp_socket(int family);
+
+/* Keeps the socket from receiving groups that other sockets joined
+ * (Linux: IP_MULTICAST_ALL/IPV6_MULTICAST_ALL = 0; BSD filters per socket
+ * already).  Returns 0, or -1 with errno set. */
+int mp__os_crosstalk_off(int fd, int family);
+
+/* Sends the socket's multicast datagrams out of interface `ifindex`. */
+int mp__os_send_interface(int fd, int family, unsigned int ifindex);
+
+#endif /* MP_POSIX_H */

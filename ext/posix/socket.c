@@ -1,0 +1,62 @@
+/* socket.c -- POSIX multipoint sockets: creation and the two multipoint
+ * options (SIO_MULTIPOINT_LOOPBACK, SIO_MULTICAST_SCOPE in Winsock terms). */
+#include <errno.h>
+#include <unistd.h>
+
+#include "posix.h"
+
+int mp__socket_open(int family, mp_sock_t *out)
+{
+    int one = 1;
+    int fd = mp__os_udp_socket(family);
+
+    if (fd < 0)
+        return -1;
+    /* Several receivers of one group on one port, as SO_REUSEADDR gives
+     * Winsock multicast receivers; an IPv6 socket speaks IPv6 only. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        (family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+        mp__os_crosstalk_off(fd, family) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    *out = fd;
+    return 0;
+}
+
+/* Level and name of an int option for a family: loopback or scope. */
+static void int_option(int family, int which, int *level, int *name)
+{
+    if (family == AF_INET) {
+        *level = IPPROTO_IP;
+        *name = which == MP_OPT_LOOPBACK ? IP_MULTICAST_LOOP : IP_MULTICAST_TTL;
+    } else {
+        *level = IPPROTO_IPV6;
+        *name = which == MP_OPT_LOOPBACK ? IPV6_MULTICAST_LOOP : IPV6_MULTICAST_HOPS;
+    }
+}
+
+int mp__get_int_option(mp_sock_t s, int family, int which, int *value)
+{
+    int level, name;
+    int v = 0;
+    socklen_t len = sizeof(v);
+
+    int_option(family, which, &level, &name);
+    if (getsockopt(s, level, name, &v, &len) < 0)
+        return -1;
+    /* BSD answers a one-byte option with one byte when asked for less. */
+    *value = len == 1 ? *(unsigned char *)&v : v;
+    return 0;
+}
+
+int mp__set_int_option(mp_sock_t s, int family, int which, int value)
+{
+    int level, name;
+
+    int_option(family, which, &level, &name);
+    return setsockopt(s, level, name, &value, sizeof(value));
+}

@@ -1,0 +1,32 @@
+"""mpoint: multipoint (IP multicast) sessions, modelled on Winsock 2's
+WSAJoinLeaf.  ``mpoint.socket()`` makes a multipoint socket; its
+``join_leaf()`` joins a session as sender, receiver or both."""
+from __future__ import annotations
+
+from . import errors
+from ._socket import DEFAULT_FLAGS, MultipointSocket, socket
+from .constants import (
+    JL_BOTH,
+    JL_RECEIVER_ONLY,
+    JL_SENDER_ONLY,
+    WSA_FLAG_MULTIPOINT_C_LEAF,
+    WSA_FLAG_MULTIPOINT_C_ROOT,
+    WSA_FLAG_MULTIPOINT_D_LEAF,
+    WSA_FLAG_MULTIPOINT_D_ROOT,
+    WSA_FLAG_NO_HANDLE_INHERIT,
+    WSA_FLAG_OVERLAPPED,
+    JoinFlag,
+    Plane,
+    SocketFlag,
+)
+from .errors import MultipointError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_FLAGS", "JL_BOTH", "JL_RECEIVER_ONLY", "JL_SENDER_ONLY", "JoinFlag",
+    "MultipointError", "MultipointSocket", "Plane", "SocketFlag",
+    "WSA_FLAG_MULTIPOINT_C_LEAF", "WSA_FLAG_MULTIPOINT_C_ROOT", "WSA_FLAG_MULTIPOINT_D_LEAF",
+    "WSA_FLAG_MULTIPOINT_D_ROOT", "WSA_FLAG_NO_HANDLE_INHERIT", "WSA_FLAG_OVERLAPPED",
+    "errors", "socket",
+]

@@ -1,0 +1,183 @@
+"""MultipointSocket: a socket.socket that joins multipoint sessions.
+
+The socket is created by the C core with WSASocket's multipoint flags and is
+otherwise an ordinary ``socket.socket`` (recvfrom, settimeout, selectors and
+asyncio's ``sock=`` all work).  ``join_leaf`` follows WSAJoinLeaf for a
+non-rooted (c_leaf/d_leaf) IP multicast socket; see ../shared/spec.
+"""
+from __future__ import annotations
+
+import socket as _stdsocket
+from typing import Any, Optional, Tuple, Union
+
+from . import _core, errors
+from .constants import JL_BOTH, JoinFlag, Plane, SocketFlag
+
+Address = Union[Tuple[str, int], Tuple[str, int, int], Tuple[str, int, int, int]]
+Interface = Union[None, int, str]
+
+DEFAULT_FLAGS = SocketFlag.WSA_FLAG_MULTIPOINT_C_LEAF | SocketFlag.WSA_FLAG_MULTIPOINT_D_LEAF
+
+
+class MultipointSocket(_stdsocket.socket):
+    """A multipoint UDP socket (IPv4 or IPv6).
+
+    Created unbound and non-inheritable, with SO_REUSEADDR set (several
+    receivers of a group may share its port) and, where the kernel has it,
+    IP_MULTICAST_ALL/IPV6_MULTICAST_ALL off: it never receives groups that
+    other sockets joined.
+    """
+
+    __slots__ = ("_mp_flags", "_af", "_joined", "_join_flags", "_dest")
+
+    def __init__(self, family: int = _stdsocket.AF_INET, type: int = _stdsocket.SOCK_DGRAM,
+                 proto: int = 0, fileno: Optional[int] = None, *,
+                 flags: int = DEFAULT_FLAGS) -> None:
+        if fileno is None:
+            fileno = _core.socket_open(family, type, proto, flags)
+            try:
+                super().__init__(-1, -1, -1, fileno)
+            except BaseException:
+                _stdsocket.close(fileno)
+                raise
+        else:   # dup() and friends: an existing descriptor, default roles
+            super().__init__(family, type, proto, fileno)
+            flags = DEFAULT_FLAGS
+        self._mp_flags = SocketFlag(flags)
+        self._af = int(self.family)
+        self._joined: Optional[Address] = None
+        self._join_flags: Optional[JoinFlag] = None
+        self._dest: Optional[Address] = None
+
+    # -- roles ------------------------------------------------------------
+    @property
+    def multipoint_flags(self) -> SocketFlag:
+        """The WSASocket flags the socket was created with."""
+        return self._mp_flags
+
+    @property
+    def control_plane(self) -> Plane:
+        """ROOT for c_root, LEAF for c_leaf."""
+        root = self._mp_flags & SocketFlag.WSA_FLAG_MULTIPOINT_C_ROOT
+        return Plane.ROOT if root else Plane.LEAF
+
+    @property
+    def data_plane(self) -> Plane:
+        """ROOT for d_root, LEAF for d_leaf."""
+        root = self._mp_flags & SocketFlag.WSA_FLAG_MULTIPOINT_D_ROOT
+        return Plane.ROOT if root else Plane.LEAF
+
+    @property
+    def joined(self) -> Optional[Address]:
+        """The session (group, port) this socket joined, or None."""
+        return self._joined
+
+    @property
+    def join_flags(self) -> Optional[JoinFlag]:
+        """The role the socket joined with (JL_*), or None."""
+        return self._join_flags
+
+    # -- WSAJoinLeaf --------------------------------------------------------
+    def join_leaf(self, name: Address, caller_data: Optional[Any] = None,
+                  callee_data: Optional[bytearray] = None, sqos: Optional[object] = None,
+                  gqos: Optional[object] = None, flags: int = JL_BOTH, *,
+                  interface: Interface = None, source: Optional[str] = None) -> "MultipointSocket":
+        """Joins the multipoint session ``name`` = (group, port) and returns
+        this socket (a c_leaf joins itself, as the spec says).
+
+        JL_RECEIVER_ONLY and JL_BOTH add a membership on ``interface``
+        (index, name or address; None: the system's choice), source-specific
+        when ``source`` is given.  JL_SENDER_ONLY and JL_BOTH make the group
+        the destination of ``send()``; JL_SENDER_ONLY adds no membership.
+        ``callee_data``, a bytearray, is resized to what the peer sent back:
+        nothing, on IP multicast.  Closing the socket leaves the session.
+        """
+        if self._joined is not None:
+            raise errors.from_code("WSAEISCONN", "WSAJoinLeaf",
+                                   f"already a member of {self._joined}")
+        caller_len = 0 if caller_data is None else memoryview(caller_data).nbytes
+        if callee_data is not None:
+            _check_callee(callee_data)
+        if interface is None and self._af == _stdsocket.AF_INET6 \
+                and isinstance(name, tuple) and len(name) == 4:
+            interface = name[3] or None      # the zone of a scoped group
+        ifindex = _core.interface_index(interface)
+        _core.join_leaf(self.fileno(), self._af, name, caller_len, sqos is not None,
+                        gqos is not None, flags, ifindex, source)
+        if callee_data is not None:
+            del callee_data[:]            # lpCalleeData->len = 0: no data came back
+        self._joined = name
+        self._join_flags = JoinFlag(flags)
+        if flags == JL_BOTH:
+            self._dest = name
+        return self
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        """Sends to the joined group when the socket joined as JL_BOTH (a
+        receiving socket cannot be connected); otherwise socket.send."""
+        dest = self._dest
+        if dest is None:
+            return super().send(data, flags)
+        return self.sendto(data, flags, dest)
+
+    # -- SIO_MULTIPOINT_LOOPBACK / SIO_MULTICAST_SCOPE -----------------------
+    @property
+    def multipoint_loopback(self) -> bool:
+        """Whether this socket's datagrams to a group are also delivered to
+        receivers on this host (SIO_MULTIPOINT_LOOPBACK)."""
+        return bool(_core.get_loopback(self.fileno(), self._af))
+
+    @multipoint_loopback.setter
+    def multipoint_loopback(self, on: bool) -> None:
+        if not isinstance(on, (bool, int)):
+            raise TypeError(f"multipoint_loopback must be a bool, not {type(on).__name__}")
+        _core.set_loopback(self.fileno(), self._af, bool(on))
+
+    @property
+    def multicast_scope(self) -> int:
+        """How many hops this socket's multicast datagrams may travel
+        (SIO_MULTICAST_SCOPE; 0 keeps them on this host)."""
+        return int(_core.get_scope(self.fileno(), self._af))
+
+    @multicast_scope.setter
+    def multicast_scope(self, hops: int) -> None:
+        if isinstance(hops, bool):
+            raise TypeError("multicast_scope must be an int, not bool")
+        _core.set_scope(self.fileno(), self._af, hops)
+
+
+def _check_callee(buf: object) -> None:
+    """lpCalleeData must be a buffer mpoint can set the length of."""
+    if isinstance(buf, bytearray):
+        try:               # a resize fails while the buffer is exported
+            buf.append(0)
+        except BufferError:
+            raise errors.from_code("WSAEFAULT", "WSAJoinLeaf",
+                                   "callee_data cannot be resized while it is exported") from None
+        del buf[-1]
+        return
+    try:
+        view = memoryview(buf)   # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"callee_data must be a bytearray, not {type(buf).__name__}") from None
+    if view.readonly:
+        raise errors.from_code("WSAEFAULT", "WSAJoinLeaf", "callee_data is read-only")
+    raise TypeError(f"callee_data must be a bytearray (its length reports the data received), "
+                    f"not {type(buf).__name__}")
+
+
+def socket(family: int = _stdsocket.AF_INET, type: int = _stdsocket.SOCK_DGRAM, proto: int = 0,
+           flags: int = DEFAULT_FLAGS) -> MultipointSocket:
+    """WSASocket(family, type, proto, NULL, 0, flags) for multipoint use.
+
+    Exactly one control-plane flag (C_ROOT or C_LEAF) and one data-plane flag
+    (D_ROOT or D_LEAF) are required, else WSAEINVAL.  Rooted planes raise
+    WSAEOPNOTSUPP: they are not available yet.
+    """
+    try:
+        return MultipointSocket(family, type, proto, flags=flags)
+    except errors.WSAEOPNOTSUPP as exc:   # type: ignore[misc]
+        raise errors.from_code("WSAEOPNOTSUPP", "WSASocket",
+                               "rooted control/data planes (C_ROOT, D_ROOT) are not "
+                               "available yet; IP multicast is non-rooted: use C_LEAF | D_LEAF"
+                               ) from exc

@@ -1,0 +1,50 @@
+"""Build of mpoint's C core: picks the platform's C files by name.
+
+Build switches (environment):
+  MPOINT_SANITIZE=1   compile and link with ASan + UBSan (see .ci/run)
+  MPOINT_DEBUG=1      -O0 -g, no NDEBUG
+"""
+import os
+import sys
+from glob import glob
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+COMMON = ["ext/common.c"]
+if sys.platform == "win32":
+    PLATFORM = sorted(glob("ext/win/*.c"))
+    LIBRARIES = ["ws2_32"]
+elif sys.platform == "darwin":
+    PLATFORM = [f for f in sorted(glob("ext/posix/*.c")) if not f.endswith("linux.c")]
+    LIBRARIES = []
+else:
+    PLATFORM = [f for f in sorted(glob("ext/posix/*.c")) if not f.endswith("darwin.c")]
+    LIBRARIES = []
+
+compile_args, link_args = [], []
+if sys.platform != "win32" or os.environ.get("CC", "").endswith("gcc"):
+    compile_args += ["-Wall", "-Wextra", "-Werror"]
+    # Cython's generated code is not ours to keep warning-free.
+    compile_args += ["-Wno-unused-function", "-Wno-unused-parameter",
+                     "-Wno-missing-field-initializers", "-Wno-unreachable-code"]
+if os.environ.get("MPOINT_SANITIZE"):
+    flags = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+             "-fno-sanitize-recover=undefined"]
+    compile_args += flags
+    link_args += flags
+elif os.environ.get("MPOINT_DEBUG"):
+    compile_args += ["-O0", "-g", "-UNDEBUG"]
+
+core = Extension(
+    "mpoint._core",
+    sources=["ext/_core.pyx"] + COMMON + PLATFORM,
+    include_dirs=["ext"],
+    libraries=LIBRARIES,
+    extra_compile_args=compile_args,
+    extra_link_args=link_args,
+    depends=glob("ext/*.h") + glob("ext/*/*.h"),
+)
+
+setup(ext_modules=cythonize([core], language_level=3, include_path=["ext"],
+                            compiler_directives={"embedsignature": True}))

@@ -1,0 +1,68 @@
+"""Helpers shared by the tests (fixtures live in conftest.py)."""
+from __future__ import annotations
+
+import itertools
+import socket
+from typing import Iterator, List
+
+_groups = itertools.count(1)
+
+
+def new_group(family: int, ssm: bool = False) -> str:
+    """A fresh multicast group: 239/8 or 232/8 (SSM), ff15:: or ff35:: (SSM)."""
+    n = next(_groups)
+    if family == socket.AF_INET:
+        return f"{232 if ssm else 239}.7.{n // 256}.{n % 256}"
+    return f"{'ff35' if ssm else 'ff15'}::7:{n:x}"
+
+
+
+LOOPBACK = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
+
+
+def drain(sock: socket.socket, timeout: float = 0.3, limit: int = 1000) -> List[bytes]:
+    """Every datagram that arrives within ``timeout`` of the last one (bounded)."""
+    sock.settimeout(timeout)
+    out: List[bytes] = []
+    try:
+        while len(out) < limit:
+            out.append(sock.recv(65536))
+    except socket.timeout:
+        pass
+    return out
+
+
+def memberships(family: int) -> Iterator[str]:
+    """Groups with a kernel membership in this namespace (/proc/net/igmp{,6}),
+    as addresses; IGMP/MLD reports are sent exactly for these."""
+    if family == socket.AF_INET:
+        with open("/proc/net/igmp") as f:
+            for line in f:
+                fields = line.split()
+                if line.startswith("\t\t\t\t") and fields:
+                    yield socket.inet_ntop(socket.AF_INET, bytes.fromhex(fields[0])[::-1])
+    else:
+        with open("/proc/net/igmp6") as f:
+            for line in f:
+                yield socket.inet_ntop(socket.AF_INET6, bytes.fromhex(line.split()[2]))
+
+
+def membership_devices(family: int, group: str) -> List[str]:
+    """The interfaces on which ``group`` has a membership."""
+    devices: List[str] = []
+    if family == socket.AF_INET:
+        dev = ""
+        with open("/proc/net/igmp") as f:
+            for line in f:
+                fields = line.split()
+                if not line.startswith("\t") and len(fields) > 1 and fields[0].isdigit():
+                    dev = fields[1]
+                elif line.startswith("\t\t\t\t") and fields and socket.inet_ntop(
+                        socket.AF_INET, bytes.fromhex(fields[0])[::-1]) == group:
+                    devices.append(dev)
+    else:
+        packed = socket.inet_pton(socket.AF_INET6, group).hex()
+        with open("/proc/net/igmp6") as f:
+            devices = [line.split()[1] for line in f if line.split()[2] == packed]
+    return devices
+
