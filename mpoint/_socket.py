@@ -135,8 +135,10 @@ class MultipointSocket(_stdsocket.socket):
 
     @property
     def multicast_scope(self) -> int:
-        """How many hops this socket's multicast datagrams may travel
-        (SIO_MULTICAST_SCOPE; 0 keeps them on this host)."""
+        """The hop limit (IPv4 TTL, IPv6 hop limit) of this socket's multicast
+        datagrams (SIO_MULTICAST_SCOPE): 1, the default, keeps them on the
+        link; 0 asks that they stay on this host, which Linux 6.x does not
+        enforce on the sending link."""
         return int(_core.get_scope(self.fileno(), self._af))
 
     @multicast_scope.setter

@@ -46,7 +46,7 @@ def _network_guard(request: pytest.FixtureRequest) -> None:
         pytest.skip(_REASON)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def isolation() -> _netns.Isolation:
     assert _ISOLATION is not None
     return _ISOLATION

@@ -20,8 +20,10 @@ def new_group(family: int, ssm: bool = False) -> str:
 LOOPBACK = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
 
 
-def drain(sock: socket.socket, timeout: float = 0.3, limit: int = 1000) -> List[bytes]:
-    """Every datagram that arrives within ``timeout`` of the last one (bounded)."""
+def drain(sock: socket.socket, timeout: float = 0.1, limit: int = 1000) -> List[bytes]:
+    """Every datagram that arrives within ``timeout`` of the last one (bounded).
+    Inside the namespace delivery happens during the sender's own system call
+    (loopback and veth), so a short wait sees everything that was sent."""
     sock.settimeout(timeout)
     out: List[bytes] = []
     try:
@@ -66,3 +68,13 @@ def membership_devices(family: int, group: str) -> List[str]:
             devices = [line.split()[1] for line in f if line.split()[2] == packed]
     return devices
 
+
+
+def tx_packets(device: str) -> int:
+    """Packets sent by ``device`` (/proc/net/dev shows this network namespace)."""
+    with open("/proc/net/dev") as f:
+        for line in f:
+            name, _, counters = line.partition(":")
+            if name.strip() == device:
+                return int(counters.split()[9])
+    raise LookupError(device)
