@@ -4,7 +4,7 @@ WSAJoinLeaf.  ``mpoint.socket()`` makes a multipoint socket; its
 from __future__ import annotations
 
 from . import errors
-from ._socket import DEFAULT_FLAGS, MultipointSocket, socket
+from .multipoint_socket import DEFAULT_FLAGS, MultipointSocket, socket
 from .constants import (
     JL_BOTH,
     JL_RECEIVER_ONLY,

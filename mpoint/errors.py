@@ -149,7 +149,7 @@ def _make(name: str, wsa: int, base: Type[OSError], meaning: str) -> Type[Multip
         "__doc__": f"{name} ({wsa}): {meaning}",
         "wsa_errno": wsa, "name": name, "meaning": meaning,
     })
-    return cls  # type: ignore[return-value]
+    return cls
 
 
 for _name, _wsa, _posix, _base, _meaning in TABLE:
@@ -163,6 +163,12 @@ for _name, _wsa, _posix, _base, _meaning in TABLE:
 for _posix, _name in ALIASES.items():
     if hasattr(_errno, _posix):
         _BY_CODE.setdefault(int(getattr(_errno, _posix)), _BY_NAME[_name])
+
+
+def __getattr__(name: str) -> Type[MultipointError]:
+    """Only reached for names the table does not define; it also tells type
+    checkers that the generated classes (errors.WSAE...) are error classes."""
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def lookup(code_or_name: "int | str") -> Type[MultipointError]:

@@ -38,7 +38,7 @@ def test_second_join_is_wsaeisconn(family: int, group: str, port: int) -> None:
     for first in (JL_SENDER_ONLY, JL_RECEIVER_ONLY, JL_BOTH):
         with mpoint.socket(family) as s:
             s.join_leaf((group, port), flags=first)
-            with pytest.raises(errors.WSAEISCONN):  # type: ignore[attr-defined]
+            with pytest.raises(errors.WSAEISCONN):
                 s.join_leaf((group, port), flags=JL_BOTH)
             assert s.join_flags == first
 
@@ -47,11 +47,11 @@ def test_second_join_is_wsaeisconn(family: int, group: str, port: int) -> None:
 def test_not_a_session_is_wsaeaddrnotavail(family: int, group: str, port: int, what: str) -> None:
     name = {"unicast": (UNICAST[family], port), "wildcard": (ANY[family], port),
             "port zero": (group, 0)}[what]
-    fails_cleanly(family, group, port, errors.WSAEADDRNOTAVAIL, name)  # type: ignore[attr-defined]
+    fails_cleanly(family, group, port, errors.WSAEADDRNOTAVAIL, name)
 
 
 def test_other_family_is_wsaeafnosupport(family: int, group: str, port: int) -> None:
-    fails_cleanly(family, group, port, errors.WSAEAFNOSUPPORT,  # type: ignore[attr-defined]
+    fails_cleanly(family, group, port, errors.WSAEAFNOSUPPORT,
                   (OTHER[family], port))
 
 
@@ -64,11 +64,11 @@ def test_malformed_name_is_wsaefault(family: int, group: str, port: int, name: A
     if family == socket.AF_INET6 and name and name[0] == "239.1.1.1" and len(name) <= 4 \
             and 0 <= name[1] <= 65535:
         pytest.skip("a valid IPv4 address: family mismatch, tested separately")
-    fails_cleanly(family, group, port, errors.WSAEFAULT, name)  # type: ignore[attr-defined]
+    fails_cleanly(family, group, port, errors.WSAEFAULT, name)
 
 
 def test_ipv4_name_with_ipv6_fields_is_wsaefault(group: str, port: int) -> None:
-    fails_cleanly(socket.AF_INET, "239.7.200.1", port, errors.WSAEFAULT,  # type: ignore[attr-defined]
+    fails_cleanly(socket.AF_INET, "239.7.200.1", port, errors.WSAEFAULT,
                   ("239.7.200.1", port, 0, 0))
 
 
@@ -88,7 +88,7 @@ def test_ipv6_scope_id_chooses_the_interface(group: str, port: int) -> None:
 
 @pytest.mark.parametrize("flags", [0, 3, 5, 7, 8, -1, 2**40, 2**70])
 def test_unknown_flags_are_wsaeinval(family: int, group: str, port: int, flags: int) -> None:
-    fails_cleanly(family, group, port, errors.WSAEINVAL, flags=flags)  # type: ignore[attr-defined]
+    fails_cleanly(family, group, port, errors.WSAEINVAL, flags=flags)
 
 
 @pytest.mark.parametrize("flags", ["1", 1.0, None])
@@ -98,7 +98,7 @@ def test_flags_of_wrong_type(family: int, group: str, port: int, flags: Any) -> 
 
 def test_caller_data_is_not_supported(family: int, group: str, port: int) -> None:
     for data in (b"x", bytearray(b"hello"), memoryview(b"abc"), array.array("i", [1])):
-        fails_cleanly(family, group, port, errors.WSAEPROTONOSUPPORT,  # type: ignore[attr-defined]
+        fails_cleanly(family, group, port, errors.WSAEPROTONOSUPPORT,
                       caller_data=data)
 
 
@@ -123,20 +123,20 @@ def test_callee_data_is_set_to_nothing(family: int, group: str, port: int) -> No
 def test_callee_data_untouched_when_the_join_fails(family: int, group: str, port: int) -> None:
     callee = bytearray(b"keep me")
     with mpoint.socket(family) as s:
-        with pytest.raises(errors.WSAEADDRNOTAVAIL):  # type: ignore[attr-defined]
+        with pytest.raises(errors.WSAEADDRNOTAVAIL):
             s.join_leaf((UNICAST[family], port), callee_data=callee)
     assert callee == bytearray(b"keep me")
 
 
 def test_read_only_callee_data_is_wsaefault(family: int, group: str, port: int) -> None:
-    fails_cleanly(family, group, port, errors.WSAEFAULT,  # type: ignore[attr-defined]
+    fails_cleanly(family, group, port, errors.WSAEFAULT,
                   callee_data=b"read only")
 
 
 def test_exported_callee_data_is_wsaefault(family: int, group: str, port: int) -> None:
     callee = bytearray(b"exported")
     view = memoryview(callee)
-    fails_cleanly(family, group, port, errors.WSAEFAULT,  # type: ignore[attr-defined]
+    fails_cleanly(family, group, port, errors.WSAEFAULT,
                   callee_data=callee)
     view.release()
     assert callee == bytearray(b"exported")
@@ -150,7 +150,7 @@ def test_callee_data_must_be_a_bytearray(family: int, group: str, port: int, dat
 @pytest.mark.parametrize("which", ["sqos", "gqos"])
 @pytest.mark.parametrize("qos", [object(), b"", 0, {}])
 def test_qos_is_not_honoured_yet(family: int, group: str, port: int, which: str, qos: Any) -> None:
-    fails_cleanly(family, group, port, errors.WSAEOPNOTSUPP, **{which: qos})  # type: ignore[attr-defined]
+    fails_cleanly(family, group, port, errors.WSAEOPNOTSUPP, **{which: qos})
 
 
 @pytest.mark.parametrize("source, exc", [
@@ -169,10 +169,10 @@ def test_bad_source(family: int, group: str, port: int, source: Any, exc: Any) -
 
 def test_source_of_other_family(family: int, group: str, port: int) -> None:
     other = "192.0.2.1" if family == socket.AF_INET6 else "2001:db8::1"
-    fails_cleanly(family, group, port, errors.WSAEAFNOSUPPORT,  # type: ignore[attr-defined]
+    fails_cleanly(family, group, port, errors.WSAEAFNOSUPPORT,
                   flags=JL_RECEIVER_ONLY, source=other)
 
 
 def test_source_needs_a_membership(family: int, group: str, port: int) -> None:
-    fails_cleanly(family, group, port, errors.WSAEINVAL,  # type: ignore[attr-defined]
+    fails_cleanly(family, group, port, errors.WSAEINVAL,
                   flags=JL_SENDER_ONLY, source=UNICAST[family])

@@ -93,7 +93,7 @@ def test_scope_is_the_hop_limit_on_the_wire(family: int, group: str, port: int,
                                        "239.1.1.1", "0.0.0.0", "", 0, -1, 2**40])
 def test_unknown_interface(family: int, group: str, port: int, interface: object) -> None:
     with mpoint.socket(family) as r:
-        with pytest.raises(errors.WSAEADDRNOTAVAIL):  # type: ignore[attr-defined]
+        with pytest.raises(errors.WSAEADDRNOTAVAIL):
             r.join_leaf((group, port), interface=interface)  # type: ignore[arg-type]
         assert r.joined is None and membership_devices(family, group) == []
 

@@ -167,7 +167,7 @@ def test_scope_round_trips(family: int) -> None:
 @pytest.mark.parametrize("bad", [-1, 256, 10**30, -(10**30)])
 def test_scope_out_of_range(family: int, bad: int) -> None:
     with mpoint.socket(family) as s:
-        with pytest.raises(errors.WSAEINVAL):  # type: ignore[attr-defined]
+        with pytest.raises(errors.WSAEINVAL):
             s.multicast_scope = bad
         assert s.multicast_scope == 1
 

@@ -48,13 +48,13 @@ def test_extra_winsock_flags_are_accepted() -> None:
                                    C_LEAF | D_LEAF | D_ROOT, C_LEAF | D_LEAF | 0x100,
                                    -1, 2**64, C_ROOT | D_ROOT | C_LEAF])
 def test_flags_need_one_control_and_one_data_role(flags: int) -> None:
-    with pytest.raises(errors.WSAEINVAL):  # type: ignore[attr-defined]
+    with pytest.raises(errors.WSAEINVAL):
         mpoint.socket(flags=flags)
 
 
 @pytest.mark.parametrize("flags", [C_ROOT | D_LEAF, C_LEAF | D_ROOT, C_ROOT | D_ROOT])
 def test_rooted_planes_are_not_available_yet(flags: int) -> None:
-    with pytest.raises(errors.WSAEOPNOTSUPP, match="not available yet"):  # type: ignore[attr-defined]
+    with pytest.raises(errors.WSAEOPNOTSUPP, match="not available yet"):
         mpoint.socket(flags=flags)
 
 
@@ -148,9 +148,9 @@ def test_asyncio_sock_recv_and_endpoint(family: int, group: str, port: int) -> N
 def test_closed_socket(family: int, group: str, port: int) -> None:
     s = mpoint.socket(family)
     s.close()
-    with pytest.raises(errors.WSAENOTSOCK):  # type: ignore[attr-defined]
+    with pytest.raises(errors.WSAENOTSOCK):
         s.join_leaf((group, port))
-    with pytest.raises(errors.WSAENOTSOCK):  # type: ignore[attr-defined]
+    with pytest.raises(errors.WSAENOTSOCK):
         s.multipoint_loopback
-    with pytest.raises(errors.WSAENOTSOCK):  # type: ignore[attr-defined]
+    with pytest.raises(errors.WSAENOTSOCK):
         s.multicast_scope = 3

@@ -178,7 +178,7 @@ def socket(family: int = _stdsocket.AF_INET, type: int = _stdsocket.SOCK_DGRAM, 
     """
     try:
         return MultipointSocket(family, type, proto, flags=flags)
-    except errors.WSAEOPNOTSUPP as exc:   # type: ignore[misc]
+    except errors.WSAEOPNOTSUPP as exc:
         raise errors.from_code("WSAEOPNOTSUPP", "WSASocket",
                                "rooted control/data planes (C_ROOT, D_ROOT) are not "
                                "available yet; IP multicast is non-rooted: use C_LEAF | D_LEAF"

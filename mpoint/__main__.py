@@ -1,0 +1,39 @@
+"""Command line: ``python -m mpoint demo``.
+
+Every command that joins or sends multicast first moves the process into a
+private network namespace (mpoint._netns), or refuses with the reason.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+from . import _netns
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mpoint",
+                                     description="mpoint: multipoint (IP multicast) sessions")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="a sender and receivers with each JL_* role, on "
+                                       "loopback inside a private network namespace")
+    demo.add_argument("--ipv4-only", action="store_true", help="skip the IPv6 round")
+    args = parser.parse_args(argv)
+
+    try:
+        iso = _netns.require_isolation()
+    except _netns.IsolationError as exc:
+        print(f"mpoint: refusing to run: {exc}", file=sys.stderr)
+        return 2
+    print(f"private network namespace {iso.netns} (host: {iso.host_netns}); "
+          f"interfaces: {', '.join(iso.interfaces)}")
+
+    from . import demo as demo_mod
+    import socket
+    families = [socket.AF_INET] if args.ipv4_only or not iso.ipv6 else None
+    return demo_mod.main(sys.stdout, families)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
