@@ -7,13 +7,13 @@ Bounded: a fixed number of datagrams, and every receive waits at most
 from __future__ import annotations
 
 import socket as _stdsocket
-from typing import List, Optional, Sequence, TextIO, Tuple
+from typing import Dict, List, Optional, Sequence, TextIO, Tuple
 
 from . import JL_BOTH, JL_RECEIVER_ONLY, JL_SENDER_ONLY, MultipointSocket
 from . import socket as mp_socket
 
 PORT = 5000
-GROUPS = {_stdsocket.AF_INET: ("239.255.0.1", "239.255.0.2", "232.1.1.1"),
+GROUPS: Dict[int, Tuple[str, str, str]] = {_stdsocket.AF_INET: ("239.255.0.1", "239.255.0.2", "232.1.1.1"),
           _stdsocket.AF_INET6: ("ff15::1", "ff15::2", "ff35::1")}
 
 
