@@ -43,7 +43,7 @@ core = Extension(
     libraries=LIBRARIES,
     extra_compile_args=compile_args,
     extra_link_args=link_args,
-    depends=glob("ext/*.h") + glob("ext/*/*.h"),
+    depends=glob("ext/*.h") + glob("ext/*/*.h") + glob("ext/*.pxi") + glob("ext/*.pxd"),
 )
 
 setup(ext_modules=cythonize([core], language_level=3, include_path=["ext"],

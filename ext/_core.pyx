@@ -167,3 +167,7 @@ def get_scope(fd, int family):
 def set_scope(fd, int family, hops):
     if mp_set_scope(_handle(fd), family, _clamp(hops)) < 0:
         _raise("SIO_MULTICAST_SCOPE")
+
+
+include "batch.pxi"
+include "events.pxi"

@@ -14,6 +14,9 @@
 #ifndef MPOINT_H
 #define MPOINT_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "mp_sys.h"
 
 /* Winsock's values (winsock2.h), so numbers mean the same everywhere. */
@@ -39,6 +42,7 @@
 #define MP_WSAEADDRNOTAVAIL     10049
 #define MP_WSAEALREADY          10037
 #define MP_WSAEISCONN           10056
+#define MP_WSAENOBUFS           10055
 
 #define MP_INVALID_SOCKET ((mp_sock_t)-1)
 
@@ -95,5 +99,97 @@ int mp_set_scope(mp_sock_t s, int family, long long hops);
 
 /* The platform's code for the last failure (errno / WSAGetLastError()). */
 int mp_last_error(void);
+
+/* ---- network events: the WSAEventSelect model ---------------------------
+ *
+ * An event set watches registered sockets and reports Winsock's network
+ * events with Winsock's re-enabling rules on every platform (events.c):
+ * FD_READ fires once and is re-armed by a receive call (mp_evset_rearm),
+ * FD_WRITE fires once after registration and again only after a send hit
+ * WSAEWOULDBLOCK, FD_CONNECT and FD_CLOSE fire once.  The OS poller behind
+ * it (epoll.c, kqueue.c, poll.c, ...) only reports readiness.
+ *
+ * Waiting is three calls so that a caller can release its own lock (the GIL)
+ * around mp_evset_poll alone: prepare and collect touch the registrations,
+ * poll touches only the poller's buffers.  One thread waits at a time; the
+ * others may add, modify and remove meanwhile (under the caller's lock). */
+#define MP_FD_READ                     0x001
+#define MP_FD_WRITE                    0x002
+#define MP_FD_OOB                      0x004
+#define MP_FD_ACCEPT                   0x008
+#define MP_FD_CONNECT                  0x010
+#define MP_FD_CLOSE                    0x020
+#define MP_FD_QOS                      0x040
+#define MP_FD_GROUP_QOS                0x080
+#define MP_FD_ROUTING_INTERFACE_CHANGE 0x100
+#define MP_FD_ADDRESS_LIST_CHANGE      0x200
+#define MP_FD_ALL_EVENTS               0x3ff
+#define MP_FD_MAX_EVENTS               10
+
+typedef struct mp_evset mp_evset_t;
+
+/* One socket's fired events: WSAEnumNetworkEvents' lNetworkEvents and
+ * iErrorCode[] (platform codes; only the slots of fired events are set). */
+typedef struct mp_netevents {
+    unsigned int slot;
+    unsigned int events;
+    int errors[MP_FD_MAX_EVENTS];
+} mp_netevents_t;
+
+/* The pollers this build has, best first; NULL after the last. */
+const char *mp_evset_backend(int i);
+/* backend NULL: the first.  Unknown name: WSAEINVAL. */
+int mp_evset_open(const char *backend, mp_evset_t **out);
+const char *mp_evset_backend_name(const mp_evset_t *set);
+void mp_evset_close(mp_evset_t *set);
+/* events: FD_* bits (unknown bits: WSAEINVAL).  *slot names the registration. */
+int mp_evset_add(mp_evset_t *set, mp_sock_t s, unsigned int events, unsigned int *slot);
+int mp_evset_modify(mp_evset_t *set, unsigned int slot, unsigned int events);
+int mp_evset_remove(mp_evset_t *set, unsigned int slot);
+/* A re-enabling function was called: a receive (FD_READ), a send that would
+ * block (FD_WRITE). */
+void mp_evset_rearm(mp_evset_t *set, unsigned int slot, unsigned int events);
+/* Queues an event the library itself completes (FD_CONNECT after a join)
+ * for the next collect, with its platform error code (0: success). */
+int mp_evset_post(mp_evset_t *set, unsigned int slot, unsigned int event, int error);
+int mp_evset_prepare(mp_evset_t *set, int *timeout_ms);
+int mp_evset_poll(mp_evset_t *set, int timeout_ms);     /* ready count, or -1 */
+int mp_evset_collect(mp_evset_t *set, int nready, const mp_netevents_t **out);
+
+/* ---- batch receive ------------------------------------------------------
+ *
+ * Preallocated memory for up to max_datagrams datagrams of up to max_size
+ * bytes each, filled by one call (recvmmsg on Linux, a recvmsg loop
+ * elsewhere) with, when metadata is on, each datagram's destination group
+ * and arriving interface (IP_PKTINFO / IPV6_PKTINFO) and kernel receive time
+ * (SO_TIMESTAMPNS).  Nothing is allocated per datagram. */
+typedef struct mp_batch {
+    size_t max_datagrams;
+    size_t max_size;
+    int metadata;
+    size_t count;                       /* datagrams held since the last receive */
+    unsigned char *data;                /* datagram i at data + i * max_size */
+    uint32_t *sizes;                    /* payload bytes kept (<= max_size) */
+    uint8_t *truncated;                 /* 1: the datagram was longer than max_size */
+    int64_t *timestamps;                /* ns since the epoch; 0: none */
+    uint32_t *ifindex;                  /* arriving interface; 0: unknown */
+    struct sockaddr_storage *sources;   /* the sender */
+    struct sockaddr_storage *groups;    /* the destination address; ss_family 0: unknown */
+    void *platform;                     /* the platform file's scratch */
+} mp_batch_t;
+
+/* max_datagrams in 1..65536, max_size in 1..65536, else WSAEINVAL;
+ * out of memory: WSAENOBUFS. */
+int mp_batch_new(size_t max_datagrams, size_t max_size, int metadata, mp_batch_t **out);
+void mp_batch_free(mp_batch_t *batch);
+/* Asks the kernel for what metadata needs (IP_PKTINFO or IPV6_RECVPKTINFO,
+ * SO_TIMESTAMPNS); once per socket. */
+int mp_enable_metadata(mp_sock_t s, int family);
+/* Receives what is ready without blocking: the count (>= 1), or -1 with the
+ * platform's would-block code when nothing is. */
+int mp_recv_batch(mp_sock_t s, mp_batch_t *batch);
+/* Waits until s is readable or timeout_ms passes (-1: forever): 1, 0 on
+ * timeout, -1 on error (EINTR included). */
+int mp_wait_readable(mp_sock_t s, int timeout_ms);
 
 #endif /* MPOINT_H */

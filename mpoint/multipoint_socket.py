@@ -28,7 +28,7 @@ class MultipointSocket(_stdsocket.socket):
     other sockets joined.
     """
 
-    __slots__ = ("_mp_flags", "_af", "_joined", "_join_flags", "_dest")
+    __slots__ = ("_mp_flags", "_af", "_joined", "_join_flags", "_dest", "_meta", "_reg")
 
     def __init__(self, family: int = _stdsocket.AF_INET, type: int = _stdsocket.SOCK_DGRAM,
                  proto: int = 0, fileno: Optional[int] = None, *,
@@ -48,6 +48,8 @@ class MultipointSocket(_stdsocket.socket):
         self._joined: Optional[Address] = None
         self._join_flags: Optional[JoinFlag] = None
         self._dest: Optional[Address] = None
+        self._meta = False          # metadata socket options enabled (recv_batch)
+        self._reg: Any = None       # the EventSet registration, if registered
 
     # -- roles ------------------------------------------------------------
     @property
@@ -119,6 +121,19 @@ class MultipointSocket(_stdsocket.socket):
         if dest is None:
             return super().send(data, flags)
         return self.sendto(data, flags, dest)
+
+    # -- batch receive -----------------------------------------------------
+    def recv_batch(self, batch: "_core.RecvBatch", timeout: Optional[float] = None) -> int:
+        """Receives up to ``len(batch)``'s capacity of datagrams in one call
+        into ``batch`` (reused; earlier contents are overwritten) and returns
+        how many arrived: at least 1, or 0 when nothing arrived in time
+        (``timeout`` seconds; None: the socket's own timeout, so 0 at once on
+        a non-blocking socket).  A receive call: it re-arms FD_READ."""
+        if batch.metadata and not self._meta:
+            _core.enable_metadata(self.fileno(), self._af)
+            self._meta = True
+        return _core.recv_batch(self.fileno(), batch,
+                                self.gettimeout() if timeout is None else timeout)
 
     # -- SIO_MULTIPOINT_LOOPBACK / SIO_MULTICAST_SCOPE -----------------------
     @property

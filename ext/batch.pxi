@@ -1,0 +1,1 @@
+# Batch receive (RecvBatch, Datagram, recv_batch): see mpoint.h "batch receive".

@@ -1,0 +1,1 @@
+# Network events (EventSet core): see mpoint.h "network events".
