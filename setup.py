@@ -11,7 +11,7 @@ from glob import glob
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-COMMON = ["ext/common.c"]
+COMMON = sorted(f for f in glob("ext/*.c") if not os.path.basename(f).startswith("_"))  # not Cython output
 if sys.platform == "win32":
     PLATFORM = sorted(glob("ext/win/*.c"))
     LIBRARIES = ["ws2_32"]

@@ -126,9 +126,12 @@ def interface_index(interface):
 
 
 def join_leaf(fd, int family, name, Py_ssize_t caller_len, bint has_sqos,
-              bint has_gqos, flags, unsigned int ifindex, source):
-    """WSAJoinLeaf(s, name, ...) for a c_leaf socket; see mpoint.h."""
+              bint has_gqos, flags, unsigned int ifindex, source, bint deferred=False):
+    """WSAJoinLeaf(s, name, ...) for a c_leaf socket; see mpoint.h.  With
+    ``deferred`` (a non-blocking socket) the join's own outcome is returned
+    as a platform code for FD_CONNECT instead of raised."""
     cdef mp_join_t req
+    cdef int result = 0
     cdef mp_sock_t s = _handle(fd)
     cdef long long f = _clamp(flags)
     memset(&req, 0, sizeof(req))
@@ -141,6 +144,10 @@ def join_leaf(fd, int family, name, Py_ssize_t caller_len, bint has_sqos,
     req.caller_len = <size_t>caller_len
     req.has_sqos = has_sqos
     req.has_gqos = has_gqos
+    if deferred:
+        if mp_join_leaf_deferred(s, family, &req, &result) < 0:
+            _raise("WSAJoinLeaf")
+        return result
     if mp_join_leaf(s, family, &req) < 0:
         _raise("WSAJoinLeaf")
 

@@ -175,7 +175,7 @@ int mp_interface_by_string(const char *name_or_address, unsigned int *out)
 
 /* ---- joining ----------------------------------------------------------- */
 
-int mp_join_leaf(mp_sock_t s, int family, const mp_join_t *req)
+static int check_join(mp_sock_t s, int family, const mp_join_t *req)
 {
     const struct sockaddr *group = (const struct sockaddr *)&req->group;
     const struct sockaddr *source = (const struct sockaddr *)&req->source;
@@ -212,7 +212,22 @@ int mp_join_leaf(mp_sock_t s, int family, const mp_join_t *req)
         if (is_multicast(source) || is_unspecified(source))
             return fail(MP_WSAEADDRNOTAVAIL);
     }
+    return 0;
+}
+
+int mp_join_leaf(mp_sock_t s, int family, const mp_join_t *req)
+{
+    if (check_join(s, family, req) < 0)
+        return -1;
     return mp__join_leaf(s, family, req);
+}
+
+int mp_join_leaf_deferred(mp_sock_t s, int family, const mp_join_t *req, int *result)
+{
+    if (check_join(s, family, req) < 0)
+        return -1;
+    *result = mp__join_leaf(s, family, req) < 0 ? mp__last_error() : 0;
+    return 0;
 }
 
 /* ---- loopback and scope ------------------------------------------------ */

@@ -30,6 +30,7 @@ cdef extern from "mpoint.h" nogil:
     int mp_interface_by_index(long long ifindex, unsigned int *out)
     int mp_interface_by_string(const char *name_or_address, unsigned int *out)
     int mp_join_leaf(mp_sock_t s, int family, const mp_join_t *req)
+    int mp_join_leaf_deferred(mp_sock_t s, int family, const mp_join_t *req, int *result)
     int mp_get_loopback(mp_sock_t s, int family, int *on)
     int mp_set_loopback(mp_sock_t s, int family, int on)
     int mp_get_scope(mp_sock_t s, int family, int *hops)

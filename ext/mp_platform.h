@@ -18,6 +18,9 @@ int mp__interface_exists(unsigned int ifindex);
 int mp__interface_by_name(const char *name, unsigned int *out);
 int mp__interface_by_address(const struct sockaddr *addr, unsigned int *out);
 
+/* The socket's pending error (SO_ERROR), cleared by reading; 0 if none. */
+int mp__socket_error(mp_sock_t s);
+
 /* which, for the int options */
 #define MP_OPT_LOOPBACK 1
 #define MP_OPT_SCOPE    2

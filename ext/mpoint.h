@@ -89,6 +89,10 @@ int mp_interface_by_string(const char *name_or_address, unsigned int *out);
  * Receivers (JL_RECEIVER_ONLY, JL_BOTH) add a membership; JL_SENDER_ONLY
  * adds none and makes the group the socket's default destination. */
 int mp_join_leaf(mp_sock_t s, int family, const mp_join_t *req);
+/* The non-blocking form: invalid arguments fail at once (-1), as on a
+ * blocking socket; the join's own outcome (0 or the platform's code) goes to
+ * *result, for the caller to report as FD_CONNECT. */
+int mp_join_leaf_deferred(mp_sock_t s, int family, const mp_join_t *req, int *result);
 
 /* SIO_MULTIPOINT_LOOPBACK: whether this socket's own datagrams to the group
  * come back to receivers on this host.  SIO_MULTICAST_SCOPE: hops, 0..255. */
@@ -99,6 +103,10 @@ int mp_set_scope(mp_sock_t s, int family, long long hops);
 
 /* The platform's code for the last failure (errno / WSAGetLastError()). */
 int mp_last_error(void);
+/* Whether a platform code means "interrupted by a signal" (retry, PEP 475)
+ * or "would block" (nothing ready on a non-blocking socket). */
+int mp_error_is_interrupt(int code);
+int mp_error_is_would_block(int code);
 
 /* ---- network events: the WSAEventSelect model ---------------------------
  *
@@ -152,6 +160,8 @@ void mp_evset_rearm(mp_evset_t *set, unsigned int slot, unsigned int events);
 /* Queues an event the library itself completes (FD_CONNECT after a join)
  * for the next collect, with its platform error code (0: success). */
 int mp_evset_post(mp_evset_t *set, unsigned int slot, unsigned int event, int error);
+/* The events posted for slot that the next collect will report (or drop). */
+unsigned int mp_evset_posted(const mp_evset_t *set, unsigned int slot);
 int mp_evset_prepare(mp_evset_t *set, int *timeout_ms);
 int mp_evset_poll(mp_evset_t *set, int timeout_ms);     /* ready count, or -1 */
 int mp_evset_collect(mp_evset_t *set, int nready, const mp_netevents_t **out);

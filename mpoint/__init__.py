@@ -20,6 +20,21 @@ from .constants import (
     SocketFlag,
 )
 from .errors import MultipointError
+from .events import (
+    FD,
+    FD_ACCEPT,
+    FD_ADDRESS_LIST_CHANGE,
+    FD_CLOSE,
+    FD_CONNECT,
+    FD_GROUP_QOS,
+    FD_OOB,
+    FD_QOS,
+    FD_READ,
+    FD_ROUTING_INTERFACE_CHANGE,
+    FD_WRITE,
+    EventSet,
+    NetworkEvents,
+)
 
 __version__ = "0.1.0"
 
@@ -29,4 +44,6 @@ __all__ = [
     "WSA_FLAG_MULTIPOINT_C_LEAF", "WSA_FLAG_MULTIPOINT_C_ROOT", "WSA_FLAG_MULTIPOINT_D_LEAF",
     "WSA_FLAG_MULTIPOINT_D_ROOT", "WSA_FLAG_NO_HANDLE_INHERIT", "WSA_FLAG_OVERLAPPED",
     "errors", "socket",
+    "EventSet", "NetworkEvents", "FD", "FD_READ", "FD_WRITE", "FD_OOB", "FD_ACCEPT", "FD_CONNECT",
+    "FD_CLOSE", "FD_QOS", "FD_GROUP_QOS", "FD_ROUTING_INTERFACE_CHANGE", "FD_ADDRESS_LIST_CHANGE",
 ]

@@ -13,6 +13,9 @@ from typing import Any, Optional, Tuple, Union
 from . import _core, errors
 from .constants import JL_BOTH, JoinFlag, Plane, SocketFlag
 
+_FD_READ, _FD_WRITE, _FD_CONNECT = 0x01, 0x02, 0x10
+_base = _stdsocket.socket
+
 Address = Union[Tuple[str, int], Tuple[str, int, int], Tuple[str, int, int, int]]
 Interface = Union[None, int, str]
 
@@ -94,6 +97,12 @@ class MultipointSocket(_stdsocket.socket):
         ``callee_data``, a bytearray, is resized to what the peer sent back:
         nothing, on IP multicast.  Closing the socket leaves the session.
         """
+        reg = self._reg
+        # "until the multipoint session join attempt completes all subsequent
+        # calls to WSAJoinLeaf on the same socket will fail with WSAEALREADY"
+        if reg is not None and reg[0].posted(reg[1]) & _FD_CONNECT:
+            raise errors.from_code("WSAEALREADY", "WSAJoinLeaf",
+                                   "a join is in progress: wait for its FD_CONNECT")
         if self._joined is not None:
             raise errors.from_code("WSAEISCONN", "WSAJoinLeaf",
                                    f"already a member of {self._joined}")
@@ -104,8 +113,18 @@ class MultipointSocket(_stdsocket.socket):
                 and isinstance(name, tuple) and len(name) == 4:
             interface = name[3] or None      # the zone of a scoped group
         ifindex = _core.interface_index(interface)
-        _core.join_leaf(self.fileno(), self._af, name, caller_len, sqos is not None,
-                        gqos is not None, flags, ifindex, source)
+        if reg is not None:
+            # Non-blocking (registered): the outcome arrives as FD_CONNECT on
+            # the next wait.
+            result = _core.join_leaf(self.fileno(), self._af, name, caller_len,
+                                     sqos is not None, gqos is not None, flags, ifindex,
+                                     source, True)
+            reg[0].post(reg[1], _FD_CONNECT, result)
+            if result:
+                return self          # failed: FD_CONNECT says why; a retry is allowed
+        else:
+            _core.join_leaf(self.fileno(), self._af, name, caller_len, sqos is not None,
+                            gqos is not None, flags, ifindex, source)
         if callee_data is not None:
             del callee_data[:]            # lpCalleeData->len = 0: no data came back
         self._joined = name
@@ -114,13 +133,78 @@ class MultipointSocket(_stdsocket.socket):
             self._dest = name
         return self
 
+    # -- Winsock's re-enabling functions ---------------------------------
+    # A receive call re-arms FD_READ, a send that would block re-arms
+    # FD_WRITE (see mpoint.events); unregistered sockets pay one test.
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        if self._reg is not None:
+            self._reg[0].rearm(self._reg[1], _FD_READ)
+        return _base.recv(self, bufsize, flags)
+
+    def recvfrom(self, bufsize: int, flags: int = 0) -> Tuple[bytes, Any]:
+        if self._reg is not None:
+            self._reg[0].rearm(self._reg[1], _FD_READ)
+        return _base.recvfrom(self, bufsize, flags)
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        if self._reg is not None:
+            self._reg[0].rearm(self._reg[1], _FD_READ)
+        return _base.recv_into(self, buffer, nbytes, flags)
+
+    def recvfrom_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> Tuple[int, Any]:
+        if self._reg is not None:
+            self._reg[0].rearm(self._reg[1], _FD_READ)
+        return _base.recvfrom_into(self, buffer, nbytes, flags)
+
+    def recvmsg(self, *args: Any) -> Any:
+        if self._reg is not None:
+            self._reg[0].rearm(self._reg[1], _FD_READ)
+        return _base.recvmsg(self, *args)
+
+    def recvmsg_into(self, *args: Any) -> Any:
+        if self._reg is not None:
+            self._reg[0].rearm(self._reg[1], _FD_READ)
+        return _base.recvmsg_into(self, *args)
+
     def send(self, data: Any, flags: int = 0) -> int:
         """Sends to the joined group when the socket joined as JL_BOTH (a
         receiving socket cannot be connected); otherwise socket.send."""
-        dest = self._dest
-        if dest is None:
-            return super().send(data, flags)
-        return self.sendto(data, flags, dest)
+        try:
+            if self._dest is None:
+                return _base.send(self, data, flags)
+            return _base.sendto(self, data, flags, self._dest)
+        except BlockingIOError:
+            self._rearm_write()
+            raise
+
+    def sendto(self, data: Any, *args: Any) -> int:  # type: ignore[override]
+        try:
+            return _base.sendto(self, data, *args)
+        except BlockingIOError:
+            self._rearm_write()
+            raise
+
+    def sendmsg(self, *args: Any) -> int:
+        try:
+            return _base.sendmsg(self, *args)
+        except BlockingIOError:
+            self._rearm_write()
+            raise
+
+    def _rearm_write(self) -> None:
+        if self._reg is not None:
+            self._reg[0].rearm(self._reg[1], _FD_WRITE)
+
+    def close(self) -> None:
+        """Closes the socket, leaving its session and its EventSet first."""
+        if self._reg is not None:
+            self._reg[2].unregister(self)
+        super().close()
+
+    def detach(self) -> int:
+        if self._reg is not None:
+            self._reg[2].unregister(self)
+        return super().detach()
 
     # -- batch receive -----------------------------------------------------
     def recv_batch(self, batch: "_core.RecvBatch", timeout: Optional[float] = None) -> int:
@@ -132,6 +216,8 @@ class MultipointSocket(_stdsocket.socket):
         if batch.metadata and not self._meta:
             _core.enable_metadata(self.fileno(), self._af)
             self._meta = True
+        if self._reg is not None:
+            self._reg[0].rearm(self._reg[1], _FD_READ)
         return _core.recv_batch(self.fileno(), batch,
                                 self.gettimeout() if timeout is None else timeout)
 

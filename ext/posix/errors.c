@@ -35,3 +35,13 @@ int mp__last_error(void)
 {
     return errno;
 }
+
+int mp_error_is_interrupt(int code)
+{
+    return code == EINTR;
+}
+
+int mp_error_is_would_block(int code)
+{
+    return code == EAGAIN || code == EWOULDBLOCK;
+}

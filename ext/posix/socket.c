@@ -60,3 +60,13 @@ int mp__set_int_option(mp_sock_t s, int family, int which, int value)
     int_option(family, which, &level, &name);
     return setsockopt(s, level, name, &value, sizeof(value));
 }
+
+int mp__socket_error(mp_sock_t s)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+
+    if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        return errno;
+    return err;
+}

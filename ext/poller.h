@@ -1,0 +1,50 @@
+/* poller.h -- what an OS readiness poller provides to events.c.
+ *
+ * A poller only reports readiness (in, out, error, hang-up) for the sockets
+ * events.c asks it to watch; Winsock's one-shot and re-enabling rules live
+ * in events.c, once, for every poller.  Each poller file (epoll_linux.c,
+ * kqueue_darwin.c, poll.c, ...) defines one mp_poller_t; the per-OS file
+ * lists them in mp__pollers.
+ *
+ * Threads: wait() runs without the caller's lock and touches only the
+ * poller's own wait buffers; every other function runs under the lock and
+ * may be called while another thread is inside wait().
+ */
+#ifndef MP_POLLER_H
+#define MP_POLLER_H
+
+#include "mpoint.h"
+
+#define MP_POLL_IN   0x1u
+#define MP_POLL_OUT  0x2u
+#define MP_POLL_ERR  0x4u
+#define MP_POLL_HUP  0x8u   /* peer closed / read side shut down */
+
+typedef struct mp_ready {
+    unsigned int slot;
+    unsigned int what;       /* MP_POLL_* */
+} mp_ready_t;
+
+typedef struct mp_poller {
+    const char *name;
+    /* Creates the poller's state with room to report up to max_ready at once. */
+    int (*open)(void **state, int max_ready);
+    void (*close)(void *state);
+    /* Changes what is watched on s (registration `slot`) from `before` to
+     * `after` (MP_POLL_IN/OUT/HUP bits).  0 means "not in the poller": 0 ->
+     * x adds, x -> 0 removes.  A socket watched for nothing must not be
+     * reported at all, not even for errors or hang-ups. */
+    int (*watch)(void *state, mp_sock_t s, unsigned int slot, unsigned int before,
+                 unsigned int after);
+    /* Optional: called under the lock before each wait (poll.c copies its
+     * table there for the waiting thread). */
+    void (*sync)(void *state);
+    /* Blocks up to timeout_ms (-1: forever); fills ready, returns the count
+     * or -1 with the platform error (EINTR included). */
+    int (*wait)(void *state, int timeout_ms, mp_ready_t *ready, int max_ready);
+} mp_poller_t;
+
+/* The pollers of this OS, best first, NULL-terminated (linux.c, darwin.c). */
+extern const mp_poller_t *const mp__pollers[];
+
+#endif /* MP_POLLER_H */

@@ -1,0 +1,156 @@
+"""EventSet: Winsock's WSAEventSelect model for many sockets, on every OS.
+
+``register(sock, events)`` makes the socket non-blocking (as WSAEventSelect
+does) and ``wait()`` returns what fired as ``NetworkEvents(sock, events,
+errors)`` -- WSAEnumNetworkEvents' ``lNetworkEvents`` and ``iErrorCode[]``
+(Winsock codes, 0 for success) -- with Winsock's re-enabling rules:
+
+* ``FD_READ`` fires once, then again only after a receive call on the socket
+  (``recv``, ``recvfrom``, ``recv_into``, ``recvmsg``, ``recv_batch``, ...);
+  finding nothing to read after it is normal.
+* ``FD_WRITE`` fires once after registration, then only after a send failed
+  with WSAEWOULDBLOCK (``BlockingIOError``) and space freed.
+* ``FD_CONNECT`` reports a non-blocking ``join_leaf`` on the next wait, with
+  the join's error code; ``FD_CLOSE`` fires once (a receive side shut down).
+* ``FD_OOB``, ``FD_ACCEPT``, ``FD_QOS``, ``FD_GROUP_QOS``,
+  ``FD_ROUTING_INTERFACE_CHANGE`` and ``FD_ADDRESS_LIST_CHANGE`` may be
+  registered but no POSIX backend produces them (UDP multicast has no
+  out-of-band data, no listening sockets and no QoS signalling).
+
+Backends: ``epoll`` (Linux, the default there), ``kqueue`` (macOS), ``poll``
+(everywhere; O(sockets) per wait).  ``wait`` releases the GIL while it
+blocks; signals interrupt it as PEP 475 says.  A socket closed while
+registered leaves the set first.  One thread waits at a time; others may
+register and unregister meanwhile.
+"""
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional
+
+from . import _core, errors
+
+if TYPE_CHECKING:
+    from .multipoint_socket import MultipointSocket
+
+__all__ = ["FD", "EventSet", "NetworkEvents", "FD_READ", "FD_WRITE", "FD_OOB", "FD_ACCEPT",
+           "FD_CONNECT", "FD_CLOSE", "FD_QOS", "FD_GROUP_QOS", "FD_ROUTING_INTERFACE_CHANGE",
+           "FD_ADDRESS_LIST_CHANGE"]
+
+
+class FD(enum.IntFlag):
+    """Winsock's network events (winsock2.h values)."""
+
+    READ = 0x001
+    WRITE = 0x002
+    OOB = 0x004
+    ACCEPT = 0x008
+    CONNECT = 0x010
+    CLOSE = 0x020
+    QOS = 0x040
+    GROUP_QOS = 0x080
+    ROUTING_INTERFACE_CHANGE = 0x100
+    ADDRESS_LIST_CHANGE = 0x200
+
+
+FD_READ = FD.READ
+FD_WRITE = FD.WRITE
+FD_OOB = FD.OOB
+FD_ACCEPT = FD.ACCEPT
+FD_CONNECT = FD.CONNECT
+FD_CLOSE = FD.CLOSE
+FD_QOS = FD.QOS
+FD_GROUP_QOS = FD.GROUP_QOS
+FD_ROUTING_INTERFACE_CHANGE = FD.ROUTING_INTERFACE_CHANGE
+FD_ADDRESS_LIST_CHANGE = FD.ADDRESS_LIST_CHANGE
+
+
+class NetworkEvents(NamedTuple):
+    """One socket's fired events and each one's error code (0: success)."""
+
+    sock: "MultipointSocket"
+    events: FD
+    errors: Mapping[FD, int]
+
+
+_FD_CACHE = tuple(FD(i) for i in range(1024))   # no FD object built per wake-up
+
+
+def _wsa_of(code: int) -> int:
+    cls = errors.lookup(code)
+    return cls.wsa_errno if cls.wsa_errno is not None else code
+
+
+class EventSet:
+    """Sockets and the network events wanted from each (WSAEventSelect)."""
+
+    def __init__(self, backend: Optional[str] = None) -> None:
+        if backend is not None and not isinstance(backend, str):
+            raise TypeError(f"backend must be a str or None, not {type(backend).__name__}")
+        self._core: Any = _core.EventCore(backend, _FD_CACHE, NetworkEvents._make, _wsa_of)
+        self._slots: Dict["MultipointSocket", int] = {}
+
+    @staticmethod
+    def backends() -> List[str]:
+        """The backends this build has; the first is the default."""
+        return list(_core.event_backends())
+
+    @property
+    def backend(self) -> str:
+        return str(self._core.backend)
+
+    def register(self, sock: "MultipointSocket", events: int) -> None:
+        """WSAEventSelect(sock, events): watch ``sock`` for ``events`` (FD
+        bits).  Makes the socket non-blocking.  A socket registered in
+        another set moves here, as a second WSAEventSelect would."""
+        from .multipoint_socket import MultipointSocket
+        if not isinstance(sock, MultipointSocket):
+            raise TypeError(f"EventSet takes mpoint sockets, not {type(sock).__name__}")
+        if sock in self._slots:
+            self.modify(sock, events)
+            return
+        if sock._reg is not None:
+            sock._reg[2].unregister(sock)
+        sock.setblocking(False)
+        slot = self._core.add(sock, sock.fileno(), events)
+        self._slots[sock] = slot
+        sock._reg = (self._core, slot, self)
+
+    def modify(self, sock: "MultipointSocket", events: int) -> None:
+        """Changes the events watched; every event is recorded anew."""
+        self._core.modify(self._slot(sock), events)
+
+    def unregister(self, sock: "MultipointSocket") -> None:
+        """Stops watching ``sock`` (it stays non-blocking, as in Winsock)."""
+        slot = self._slot(sock)
+        del self._slots[sock]
+        sock._reg = None
+        self._core.remove(slot)
+
+    def wait(self, timeout: Optional[float] = None) -> List[NetworkEvents]:
+        """Blocks until an event fires or ``timeout`` seconds pass (None:
+        forever) and returns what fired, every ready socket at most once."""
+        result: List[NetworkEvents] = self._core.wait(timeout)
+        return result
+
+    def close(self) -> None:
+        for sock in list(self._slots):
+            self.unregister(sock)
+
+    def __enter__(self) -> "EventSet":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def __contains__(self, sock: object) -> bool:
+        return sock in self._slots
+
+    def _slot(self, sock: "MultipointSocket") -> int:
+        try:
+            return self._slots[sock]
+        except (KeyError, TypeError):
+            raise KeyError(f"{sock!r} is not registered in this EventSet") from None
