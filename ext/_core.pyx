@@ -178,3 +178,5 @@ def set_scope(fd, int family, hops):
 
 include "batch.pxi"
 include "events.pxi"
+include "reference.pxi"
+include "sockcalls.pxi"

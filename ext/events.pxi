@@ -49,15 +49,65 @@ cdef unsigned int _events(object events) except? 0xFFFFFFFF:
     return <unsigned int>v
 
 
-cdef class EventCore:
-    """The C event set.  Sockets are named by slot; ``socks[slot]`` is the
-    Python object reported for it.  One wait() at a time."""
-    cdef mp_evset_t *set
-    cdef list socks
-    cdef bint waiting
-    cdef object fd_cache, errors_cache, make_result, wsa_of
+from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 
-    def __cinit__(self, backend, fd_cache, make_result, wsa_of):
+cdef extern from "Python.h":
+    ctypedef struct PyStructSequence_Field:
+        const char *name
+        const char *doc
+    ctypedef struct PyStructSequence_Desc:
+        const char *name
+        const char *doc
+        PyStructSequence_Field *fields
+        int n_in_sequence
+    ctypedef struct PyTypeObject:
+        pass
+    PyTypeObject *PyStructSequence_NewType(PyStructSequence_Desc *desc) except NULL
+    PyObject *PyStructSequence_New(PyTypeObject *type) except NULL
+    void PyStructSequence_SetItem(PyObject *p, Py_ssize_t pos, PyObject *o)
+
+cdef PyStructSequence_Field _ne_fields[4]
+_ne_fields[0].name = "sock"
+_ne_fields[0].doc = "the socket"
+_ne_fields[1].name = "events"
+_ne_fields[1].doc = "the FD_* events that fired (lNetworkEvents)"
+_ne_fields[2].name = "errors"
+_ne_fields[2].doc = "each fired event's Winsock error code, 0 for success (iErrorCode[])"
+_ne_fields[3].name = NULL
+_ne_fields[3].doc = NULL
+cdef PyStructSequence_Desc _ne_desc
+_ne_desc.name = "mpoint.NetworkEvents"
+_ne_desc.doc = "NetworkEvents(sock, events, errors): what WSAEnumNetworkEvents reports."
+_ne_desc.fields = _ne_fields
+_ne_desc.n_in_sequence = 3
+# A struct sequence: a real tuple with named fields, built in C per event.
+NetworkEvents = <object>PyStructSequence_NewType(&_ne_desc)
+Py_DECREF(NetworkEvents)      # the cast above took its own reference
+
+cdef object _fd_cache = None      # FD(i) for every i, prebuilt by mpoint.events
+cdef object _wsa_of = None        # platform code -> Winsock code
+
+
+def _configure_events(fd_cache, wsa_of):
+    global _fd_cache, _wsa_of
+    _fd_cache = fd_cache
+    _wsa_of = wsa_of
+
+
+cdef inline void _set(PyObject *t, Py_ssize_t i, object value):
+    Py_INCREF(value)                  # SetItem steals a reference
+    PyStructSequence_SetItem(t, i, <PyObject *>value)
+
+
+cdef class EventCore:
+    """The C event set (events.c).  mpoint.EventSet subclasses it; sockets
+    are named by slot and ``_socks[slot]`` is the object reported for it."""
+    cdef mp_evset_t *set
+    cdef list _socks
+    cdef bint waiting
+    cdef dict errors_cache
+
+    def __cinit__(self, backend=None, *args, **kwargs):
         cdef bytes name = None
         cdef const char *cname = NULL
         if backend is not None:
@@ -65,56 +115,57 @@ cdef class EventCore:
             cname = b"?" if name is None else name     # "?": no such backend
         if mp_evset_open(cname, &self.set) < 0:
             _raise("EventSet")
-        self.socks = []
-        self.fd_cache = fd_cache            # FD(i) for every i, prebuilt
-        self.errors_cache = {}              # events -> read-only {FD: 0}
-        self.make_result = make_result      # NetworkEvents._make
-        self.wsa_of = wsa_of                # platform code -> Winsock code
+        self._socks = []
+        self.errors_cache = {}
 
     def __dealloc__(self):
         mp_evset_close(self.set)
 
     @property
     def backend(self):
+        """The poller behind this set: "epoll", "kqueue" or "poll"."""
         return mp_evset_backend_name(self.set).decode()
 
-    def add(self, sock, fd, events):
+    def _add(self, sock, fd, events):
         cdef unsigned int slot
         if mp_evset_add(self.set, _handle(fd), _events(events), &slot) < 0:
             _raise("WSAEventSelect")
-        while len(self.socks) <= slot:
-            self.socks.append(None)
-        self.socks[slot] = sock
+        while len(self._socks) <= slot:
+            self._socks.append(None)
+        self._socks[slot] = sock
         return slot
 
-    def modify(self, unsigned int slot, events):
+    def _modify(self, unsigned int slot, events):
         if mp_evset_modify(self.set, slot, _events(events)) < 0:
             _raise("WSAEventSelect")
 
-    def remove(self, unsigned int slot):
-        self.socks[slot] = None
+    def _remove(self, unsigned int slot):
+        self._socks[slot] = None
         if mp_evset_remove(self.set, slot) < 0:
             _raise("WSAEventSelect")
 
-    cpdef rearm(self, unsigned int slot, unsigned int events):
-        mp_evset_rearm(self.set, slot, events)
-
-    def post(self, unsigned int slot, unsigned int event, int error):
+    def _post(self, unsigned int slot, unsigned int event, int error):
         if mp_evset_post(self.set, slot, event, error) < 0:
             _raise("FD_CONNECT")
 
-    def posted(self, unsigned int slot):
+    def _rearm(self, unsigned int slot, unsigned int events):
+        mp_evset_rearm(self.set, slot, events)
+
+    def _posted(self, unsigned int slot):
         return mp_evset_posted(self.set, slot)
 
-    def wait(self, timeout):
+    def wait(self, timeout=None):
+        """Blocks until an event fires or ``timeout`` seconds pass (None:
+        forever) and returns [NetworkEvents(sock, events, errors), ...], each
+        ready socket at most once."""
         cdef double deadline = 0.0, left
-        cdef int ms, n, i, b
+        cdef int ms, n, i
         cdef const mp_netevents_t *out
         cdef bint forever = timeout is None
         cdef list result
         if not forever:
             left = timeout
-            if left < 0:
+            if left < 0 or left != left:
                 raise ValueError("timeout must be non-negative or None")
             deadline = _monotonic() + left
         if self.waiting:
@@ -138,7 +189,7 @@ cdef class EventCore:
                 n = mp_evset_collect(self.set, n, &out)
                 if n > 0 or ms == 0:
                     break
-                # Woken with nothing to report (a disarmed event, an interrupt):
+                # Woken with nothing to report (a disarmed event, a signal):
                 # wait again for the rest of the time.
             result = []
             for i in range(n):
@@ -150,19 +201,25 @@ cdef class EventCore:
     cdef object _result(self, const mp_netevents_t *o):
         cdef int b
         cdef bint clean = True
+        cdef PyObject *t
         for b in range(10):
             if o.errors[b] != 0:
                 clean = False
-        events = self.fd_cache[o.events]
         if clean:
             errs = self.errors_cache.get(o.events)
             if errs is None:
-                errs = _freeze({fd: 0 for fd in _bits(self.fd_cache, o.events)})
+                errs = _freeze({fd: 0 for fd in _bits(_fd_cache, o.events)})
                 self.errors_cache[o.events] = errs
         else:
-            errs = _freeze({fd: (self.wsa_of(o.errors[b]) if o.errors[b] else 0)
-                            for b, fd in _indexed_bits(self.fd_cache, o.events)})
-        return self.make_result((self.socks[o.slot], events, errs))
+            errs = _freeze({fd: (_wsa_of(o.errors[b]) if o.errors[b] else 0)
+                            for b, fd in _indexed_bits(_fd_cache, o.events)})
+        t = PyStructSequence_New(<PyTypeObject *>NetworkEvents)
+        _set(t, 0, self._socks[o.slot])
+        _set(t, 1, _fd_cache[o.events])
+        _set(t, 2, errs)
+        result = <object>t
+        Py_DECREF(result)               # <object> took a reference of its own
+        return result
 
 
 from types import MappingProxyType as _freeze

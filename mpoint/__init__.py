@@ -4,6 +4,7 @@ WSAJoinLeaf.  ``mpoint.socket()`` makes a multipoint socket; its
 from __future__ import annotations
 
 from . import errors
+from ._core import Datagram, RecvBatch
 from .multipoint_socket import DEFAULT_FLAGS, MultipointSocket, socket
 from .constants import (
     JL_BOTH,
@@ -43,7 +44,7 @@ __all__ = [
     "MultipointError", "MultipointSocket", "Plane", "SocketFlag",
     "WSA_FLAG_MULTIPOINT_C_LEAF", "WSA_FLAG_MULTIPOINT_C_ROOT", "WSA_FLAG_MULTIPOINT_D_LEAF",
     "WSA_FLAG_MULTIPOINT_D_ROOT", "WSA_FLAG_NO_HANDLE_INHERIT", "WSA_FLAG_OVERLAPPED",
-    "errors", "socket",
+    "errors", "socket", "RecvBatch", "Datagram",
     "EventSet", "NetworkEvents", "FD", "FD_READ", "FD_WRITE", "FD_OOB", "FD_ACCEPT", "FD_CONNECT",
     "FD_CLOSE", "FD_QOS", "FD_GROUP_QOS", "FD_ROUTING_INTERFACE_CHANGE", "FD_ADDRESS_LIST_CHANGE",
 ]

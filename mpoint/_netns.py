@@ -87,21 +87,24 @@ def current() -> Optional[Isolation]:
     return _cache
 
 
-def require_isolation(*, many_groups: bool = False) -> Isolation:
+def require_isolation(*, many_groups: bool = False, privileged: bool = False) -> Isolation:
     """``isolate()``, with a clear refusal on platforms without network namespaces."""
     if not sys.platform.startswith("linux"):
         raise IsolationError(
             "mpoint's network tools run only inside a private network namespace, "
             "which exists only on Linux; refusing to touch this host's interfaces"
         )
-    return isolate(many_groups=many_groups)
+    return isolate(many_groups=many_groups, privileged=privileged)
 
 
-def isolate(*, many_groups: bool = False) -> Isolation:
+def isolate(*, many_groups: bool = False, privileged: bool = False) -> Isolation:
     """Move this process into a fresh, multicast-ready network namespace (idempotent).
 
     ``many_groups`` is accepted for callers that need thousands of memberships; the
     limits are raised unconditionally because it is cheap and namespace-local.
+    ``privileged``: when running as root, make the network namespace alone and keep
+    root's capabilities (benchmarks need them for socket buffers beyond
+    ``net.core.rmem_max``); otherwise the rootless path is taken as usual.
     """
     global _cache
     if _cache is not None:
@@ -111,7 +114,7 @@ def isolate(*, many_groups: bool = False) -> Isolation:
         raise IsolationError("network namespaces exist only on Linux")
     _check_single_threaded()
     host = _netns_id()
-    user_namespace = _unshare_netns()
+    user_namespace = _unshare_netns(plain_as_root=privileged and os.geteuid() == 0)
     netns = _netns_id()
     if netns == host:
         raise IsolationError(f"unshare() reported success but the netns is still {host}")
@@ -158,10 +161,12 @@ def _unshare(flags: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
-def _unshare_netns() -> bool:
+def _unshare_netns(plain_as_root: bool = False) -> bool:
     """Enter a new netns; True if via a new user namespace (rootless path)."""
     uid, gid = os.getuid(), os.getgid()  # outer ids, needed for the maps
     try:
+        if plain_as_root:
+            raise OSError(errno.EPERM, "a plain network namespace was asked for")
         _unshare(CLONE_NEWUSER | CLONE_NEWNET)
     except OSError as user_err:
         if user_err.errno not in (errno.EPERM, errno.EINVAL, errno.ENOSPC, errno.EUSERS):

@@ -65,12 +65,15 @@ FD_ROUTING_INTERFACE_CHANGE = FD.ROUTING_INTERFACE_CHANGE
 FD_ADDRESS_LIST_CHANGE = FD.ADDRESS_LIST_CHANGE
 
 
-class NetworkEvents(NamedTuple):
-    """One socket's fired events and each one's error code (0: success)."""
+if TYPE_CHECKING:
+    class NetworkEvents(NamedTuple):
+        """One socket's fired events and each one's error code (0: success)."""
 
-    sock: "MultipointSocket"
-    events: FD
-    errors: Mapping[FD, int]
+        sock: "MultipointSocket"
+        events: FD
+        errors: Mapping[FD, int]
+else:
+    NetworkEvents = _core.NetworkEvents    # a struct sequence: a tuple built in C
 
 
 _FD_CACHE = tuple(FD(i) for i in range(1024))   # no FD object built per wake-up
@@ -81,23 +84,20 @@ def _wsa_of(code: int) -> int:
     return cls.wsa_errno if cls.wsa_errno is not None else code
 
 
-class EventSet:
-    """Sockets and the network events wanted from each (WSAEventSelect)."""
+_core._configure_events(_FD_CACHE, _wsa_of)
+
+
+class EventSet(_core.EventCore):
+    """Sockets and the network events wanted from each (WSAEventSelect).
+    ``wait(timeout=None)`` is the C core's own (see _core.EventCore.wait)."""
 
     def __init__(self, backend: Optional[str] = None) -> None:
-        if backend is not None and not isinstance(backend, str):
-            raise TypeError(f"backend must be a str or None, not {type(backend).__name__}")
-        self._core: Any = _core.EventCore(backend, _FD_CACHE, NetworkEvents._make, _wsa_of)
         self._slots: Dict["MultipointSocket", int] = {}
 
     @staticmethod
     def backends() -> List[str]:
         """The backends this build has; the first is the default."""
         return list(_core.event_backends())
-
-    @property
-    def backend(self) -> str:
-        return str(self._core.backend)
 
     def register(self, sock: "MultipointSocket", events: int) -> None:
         """WSAEventSelect(sock, events): watch ``sock`` for ``events`` (FD
@@ -110,28 +110,22 @@ class EventSet:
             self.modify(sock, events)
             return
         if sock._reg is not None:
-            sock._reg[2].unregister(sock)
+            sock._reg[0].unregister(sock)
         sock.setblocking(False)
-        slot = self._core.add(sock, sock.fileno(), events)
+        slot = self._add(sock, sock.fileno(), events)
         self._slots[sock] = slot
-        sock._reg = (self._core, slot, self)
+        sock._reg = (self, slot)
 
     def modify(self, sock: "MultipointSocket", events: int) -> None:
         """Changes the events watched; every event is recorded anew."""
-        self._core.modify(self._slot(sock), events)
+        self._modify(self._slot(sock), events)
 
     def unregister(self, sock: "MultipointSocket") -> None:
         """Stops watching ``sock`` (it stays non-blocking, as in Winsock)."""
         slot = self._slot(sock)
         del self._slots[sock]
         sock._reg = None
-        self._core.remove(slot)
-
-    def wait(self, timeout: Optional[float] = None) -> List[NetworkEvents]:
-        """Blocks until an event fires or ``timeout`` seconds pass (None:
-        forever) and returns what fired, every ready socket at most once."""
-        result: List[NetworkEvents] = self._core.wait(timeout)
-        return result
+        self._remove(slot)
 
     def close(self) -> None:
         for sock in list(self._slots):

@@ -13,8 +13,7 @@ from typing import Any, Optional, Tuple, Union
 from . import _core, errors
 from .constants import JL_BOTH, JoinFlag, Plane, SocketFlag
 
-_FD_READ, _FD_WRITE, _FD_CONNECT = 0x01, 0x02, 0x10
-_base = _stdsocket.socket
+_FD_READ, _FD_CONNECT = 0x01, 0x10
 
 Address = Union[Tuple[str, int], Tuple[str, int, int], Tuple[str, int, int, int]]
 Interface = Union[None, int, str]
@@ -100,7 +99,7 @@ class MultipointSocket(_stdsocket.socket):
         reg = self._reg
         # "until the multipoint session join attempt completes all subsequent
         # calls to WSAJoinLeaf on the same socket will fail with WSAEALREADY"
-        if reg is not None and reg[0].posted(reg[1]) & _FD_CONNECT:
+        if reg is not None and reg[0]._posted(reg[1]) & _FD_CONNECT:
             raise errors.from_code("WSAEALREADY", "WSAJoinLeaf",
                                    "a join is in progress: wait for its FD_CONNECT")
         if self._joined is not None:
@@ -119,7 +118,7 @@ class MultipointSocket(_stdsocket.socket):
             result = _core.join_leaf(self.fileno(), self._af, name, caller_len,
                                      sqos is not None, gqos is not None, flags, ifindex,
                                      source, True)
-            reg[0].post(reg[1], _FD_CONNECT, result)
+            reg[0]._post(reg[1], _FD_CONNECT, result)
             if result:
                 return self          # failed: FD_CONNECT says why; a retry is allowed
         else:
@@ -135,75 +134,27 @@ class MultipointSocket(_stdsocket.socket):
 
     # -- Winsock's re-enabling functions ---------------------------------
     # A receive call re-arms FD_READ, a send that would block re-arms
-    # FD_WRITE (see mpoint.events); unregistered sockets pay one test.
-    def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        if self._reg is not None:
-            self._reg[0].rearm(self._reg[1], _FD_READ)
-        return _base.recv(self, bufsize, flags)
-
-    def recvfrom(self, bufsize: int, flags: int = 0) -> Tuple[bytes, Any]:
-        if self._reg is not None:
-            self._reg[0].rearm(self._reg[1], _FD_READ)
-        return _base.recvfrom(self, bufsize, flags)
-
-    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
-        if self._reg is not None:
-            self._reg[0].rearm(self._reg[1], _FD_READ)
-        return _base.recv_into(self, buffer, nbytes, flags)
-
-    def recvfrom_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> Tuple[int, Any]:
-        if self._reg is not None:
-            self._reg[0].rearm(self._reg[1], _FD_READ)
-        return _base.recvfrom_into(self, buffer, nbytes, flags)
-
-    def recvmsg(self, *args: Any) -> Any:
-        if self._reg is not None:
-            self._reg[0].rearm(self._reg[1], _FD_READ)
-        return _base.recvmsg(self, *args)
-
-    def recvmsg_into(self, *args: Any) -> Any:
-        if self._reg is not None:
-            self._reg[0].rearm(self._reg[1], _FD_READ)
-        return _base.recvmsg_into(self, *args)
-
-    def send(self, data: Any, flags: int = 0) -> int:
-        """Sends to the joined group when the socket joined as JL_BOTH (a
-        receiving socket cannot be connected); otherwise socket.send."""
-        try:
-            if self._dest is None:
-                return _base.send(self, data, flags)
-            return _base.sendto(self, data, flags, self._dest)
-        except BlockingIOError:
-            self._rearm_write()
-            raise
-
-    def sendto(self, data: Any, *args: Any) -> int:  # type: ignore[override]
-        try:
-            return _base.sendto(self, data, *args)
-        except BlockingIOError:
-            self._rearm_write()
-            raise
-
-    def sendmsg(self, *args: Any) -> int:
-        try:
-            return _base.sendmsg(self, *args)
-        except BlockingIOError:
-            self._rearm_write()
-            raise
-
-    def _rearm_write(self) -> None:
-        if self._reg is not None:
-            self._reg[0].rearm(self._reg[1], _FD_WRITE)
+    # FD_WRITE (see mpoint.events).  Written in C (ext/sockcalls.pxi): they
+    # are on every datagram's path.  send() also reaches a JL_BOTH group.
+    recv = _core.sock_recv
+    recvfrom = _core.sock_recvfrom
+    recv_into = _core.sock_recv_into
+    recvfrom_into = _core.sock_recvfrom_into
+    recvmsg = _core.sock_recvmsg
+    recvmsg_into = _core.sock_recvmsg_into
+    send = _core.sock_send
+    sendto = _core.sock_sendto
+    sendmsg = _core.sock_sendmsg
 
     def close(self) -> None:
         """Closes the socket, leaving its session and its EventSet first."""
         if self._reg is not None:
-            self._reg[2].unregister(self)
+            self._reg[0].unregister(self)
         super().close()
 
     def detach(self) -> int:
         if self._reg is not None:
-            self._reg[2].unregister(self)
+            self._reg[0].unregister(self)
         return super().detach()
 
     # -- batch receive -----------------------------------------------------
@@ -212,12 +163,17 @@ class MultipointSocket(_stdsocket.socket):
         into ``batch`` (reused; earlier contents are overwritten) and returns
         how many arrived: at least 1, or 0 when nothing arrived in time
         (``timeout`` seconds; None: the socket's own timeout, so 0 at once on
-        a non-blocking socket).  A receive call: it re-arms FD_READ."""
+        a non-blocking socket).  A receive call: it re-arms FD_READ.
+
+        A metadata batch asks the kernel for IP_PKTINFO/IPV6_RECVPKTINFO and
+        SO_TIMESTAMPNS on the socket's first such call; datagrams queued
+        before then report interface 0 and the time of that call (Linux).
+        Calling ``recv_batch(batch, 0)`` once after joining avoids that."""
         if batch.metadata and not self._meta:
             _core.enable_metadata(self.fileno(), self._af)
             self._meta = True
         if self._reg is not None:
-            self._reg[0].rearm(self._reg[1], _FD_READ)
+            self._reg[0]._rearm(self._reg[1], _FD_READ)
         return _core.recv_batch(self.fileno(), batch,
                                 self.gettimeout() if timeout is None else timeout)
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import itertools
 import socket
-from typing import Optional
+from typing import Dict, Optional
 
 import pytest
 
 from mpoint import _netns
-from support import new_group
+from support import ADDR, new_group
 
 FAMILIES = [pytest.param(socket.AF_INET, id="ipv4"), pytest.param(socket.AF_INET6, id="ipv6")]
 
@@ -71,5 +71,17 @@ def family(request: pytest.FixtureRequest, isolation: _netns.Isolation) -> int:
 @pytest.fixture
 def group(family: int) -> str:
     return new_group(family)
+
+
+
+
+@pytest.fixture(scope="session")
+def link(isolation: _netns.Isolation) -> Dict[str, int]:
+    """The veth pair mpa <-> mpb, a real link inside the private namespace
+    (addresses: support.ADDR); returns name -> index."""
+    v6 = ADDR[socket.AF_INET6] if isolation.ipv6 else (None, None)
+    a, b = _netns.add_veth_pair("mpa", "mpb", *ADDR[socket.AF_INET], 24,
+                                addr6_a=v6[0], addr6_b=v6[1])
+    return {"mpa": a, "mpb": b}
 
 

@@ -17,6 +17,10 @@ def new_group(family: int, ssm: bool = False) -> str:
 
 
 
+# The veth pair mpa <-> mpb (conftest's ``link`` fixture): documentation addresses.
+ADDR = {socket.AF_INET: ("198.51.100.1", "198.51.100.2"),
+        socket.AF_INET6: ("2001:db8:1::1", "2001:db8:1::2")}
+
 LOOPBACK = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
 
 

@@ -16,11 +16,16 @@ PUBLIC = {
     "JL_SENDER_ONLY", "JL_RECEIVER_ONLY", "JL_BOTH", "WSA_FLAG_MULTIPOINT_C_ROOT",
     "WSA_FLAG_MULTIPOINT_C_LEAF", "WSA_FLAG_MULTIPOINT_D_ROOT", "WSA_FLAG_MULTIPOINT_D_LEAF",
     "WSA_FLAG_OVERLAPPED", "WSA_FLAG_NO_HANDLE_INHERIT", "DEFAULT_FLAGS",
+    "EventSet", "NetworkEvents", "FD", "FD_READ", "FD_WRITE", "FD_OOB", "FD_ACCEPT", "FD_CONNECT",
+    "FD_CLOSE", "FD_QOS", "FD_GROUP_QOS", "FD_ROUTING_INTERFACE_CHANGE", "FD_ADDRESS_LIST_CHANGE",
+    "RecvBatch", "Datagram",
 }
 SOCKET_API = {"join_leaf", "multipoint_loopback", "multicast_scope", "multipoint_flags",
-              "control_plane", "data_plane", "joined", "join_flags", "send"}
+              "control_plane", "data_plane", "joined", "join_flags", "send", "recv_batch"}
 CORE_API = {"socket_open", "interface_index", "join_leaf", "get_loopback", "set_loopback",
-            "get_scope", "set_scope"}
+            "get_scope", "set_scope", "event_backends", "enable_metadata", "recv_batch",
+            "reference_drain", "reference_wakeups", "sock_recv", "sock_send"}
+EVENTSET_API = {"register", "modify", "unregister", "wait", "close", "backend", "backends"}
 
 
 def test_public_names() -> None:
@@ -40,6 +45,17 @@ def test_socket_api() -> None:
     assert params["flags"].default == mpoint.JL_BOTH
 
 
+def test_event_set_api() -> None:
+    for name in EVENTSET_API:
+        assert hasattr(mpoint.EventSet, name), name
+    assert list(inspect.signature(mpoint.EventSet.register).parameters) == ["self", "sock",
+                                                                           "events"]
+    ne = mpoint.NetworkEvents((1, mpoint.FD_READ, {}))
+    assert isinstance(ne, tuple) and ne.sock == 1 and ne.events == mpoint.FD_READ
+    batch = mpoint.RecvBatch()
+    assert (batch.max_datagrams, batch.max_size, batch.metadata) == (64, 2048, True)
+
+
 def test_core_api_and_its_stub() -> None:
     for name in CORE_API:
         assert callable(getattr(_core, name)), name
@@ -48,4 +64,6 @@ def test_core_api_and_its_stub() -> None:
         text = f.read()
     for name in CORE_API:
         assert f"def {name}(" in text, name
+    for name in ("class RecvBatch", "class Datagram", "class EventCore", "class NetworkEvents"):
+        assert name in text
     assert os.path.exists(os.path.join(os.path.dirname(mpoint.__file__), "py.typed"))

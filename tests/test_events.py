@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
-from typing import Any, Iterator, List
+from typing import Any, Dict, Iterator, List
 
 import pytest
 
 import mpoint
 from mpoint import FD, JL_RECEIVER_ONLY, JL_SENDER_ONLY, EventSet, errors
-from mpoint import multipoint_socket as msock
 from support import new_group
 
 
@@ -164,22 +165,29 @@ def test_write_fires_once_after_registration(evset: EventSet) -> None:
 
 
 def test_write_rearms_after_a_send_would_block(evset: EventSet, group: str, port: int,
-                                               family: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    class Full(socket.socket):
-        def sendto(self, *args: Any) -> int:
-            raise BlockingIOError(11, "full")
-
-    with mpoint.socket(family) as s:
-        s.join_leaf((group, port), flags=mpoint.JL_BOTH)
-        evset.register(s, FD.WRITE)
-        assert fired(evset.wait(1)) == {s: FD.WRITE}
-        s.send(b"fine")                         # a send that succeeds re-arms nothing
-        assert evset.wait(0.05) == []
-        monkeypatch.setattr(msock, "_base", Full)
-        with pytest.raises(BlockingIOError):
-            s.send(b"would block")
-        monkeypatch.undo()
-        assert fired(evset.wait(1)) == {s: FD.WRITE}
+                                               link: Dict[str, int]) -> None:
+    """A real WSAEWOULDBLOCK: a slow queue (tbf) on mpa holds the sender's
+    buffer space until the link drains it."""
+    tc = shutil.which("tc")
+    if tc is None:
+        pytest.skip("needs tc (iproute2) to slow the link down")
+    subprocess.run([tc, "qdisc", "replace", "dev", "mpa", "root", "tbf", "rate", "1mbit",
+                    "burst", "1600", "latency", "5s"], check=True)
+    try:
+        with mpoint.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            s.join_leaf(("239.5.0.1", port), flags=JL_SENDER_ONLY, interface="mpa")
+            evset.register(s, FD.WRITE)
+            assert fired(evset.wait(1)) == {s: FD.WRITE}
+            s.send(b"fine")                      # a send that succeeds re-arms nothing
+            assert evset.wait(0.05) == []
+            with pytest.raises(BlockingIOError):
+                for _ in range(1000):
+                    s.send(b"x" * 1400)
+            assert fired(evset.wait(5)) == {s: FD.WRITE}     # space freed
+            assert evset.wait(0.05) == []
+    finally:
+        subprocess.run([tc, "qdisc", "del", "dev", "mpa", "root"], check=False)
 
 
 # -- FD_CONNECT: non-blocking joins ----------------------------------------------------

@@ -9,20 +9,8 @@ from typing import Dict, Tuple
 import pytest
 
 import mpoint
-from mpoint import JL_RECEIVER_ONLY, JL_SENDER_ONLY, _netns, errors
-from support import drain, membership_devices, tx_packets
-
-ADDR = {socket.AF_INET: ("198.51.100.1", "198.51.100.2"),
-        socket.AF_INET6: ("2001:db8:1::1", "2001:db8:1::2")}
-
-
-@pytest.fixture(scope="session")
-def link(isolation: _netns.Isolation) -> Dict[str, int]:
-    """The veth pair mpa <-> mpb; returns name -> index."""
-    v6 = ADDR[socket.AF_INET6] if isolation.ipv6 else (None, None)
-    a, b = _netns.add_veth_pair("mpa", "mpb", *ADDR[socket.AF_INET], 24,
-                                addr6_a=v6[0], addr6_b=v6[1])
-    return {"mpa": a, "mpb": b}
+from mpoint import JL_RECEIVER_ONLY, JL_SENDER_ONLY, errors
+from support import ADDR, drain, membership_devices, tx_packets
 
 
 def ways_to_name(family: int, link: Dict[str, int], name: str) -> Tuple[object, ...]:

@@ -38,3 +38,31 @@ def test_no_growth(family: int) -> None:
         cycle(family, i)
     assert len(os.listdir("/proc/self/fd")) == fds
     assert rss_kib() - rss < 1024, "more than 1 MiB of growth over 3,000 cycles"
+
+
+def test_event_set_and_batch_loop_does_not_grow(family: int, group: str, port: int) -> None:
+    """100,000 iterations of the steady loop (send, wait, recv_batch) and of
+    register/unregister: no descriptors, no memory."""
+    r = mpoint.socket(family).join_leaf((group, port), flags=JL_RECEIVER_ONLY)
+    s = mpoint.socket(family).join_leaf((group, port), flags=JL_SENDER_ONLY)
+    batch = mpoint.RecvBatch(8, 256)
+    with r, s, mpoint.EventSet() as es:
+        es.register(r, mpoint.FD_READ)
+
+        def step() -> None:
+            s.send(b"x")
+            es.wait(1)
+            assert r.recv_batch(batch, 0) == 1
+
+        for _ in range(2000):
+            step()
+        fds, rss = len(os.listdir("/proc/self/fd")), rss_kib()
+        for _ in range(100_000):
+            step()
+        with mpoint.socket(family) as other:
+            for _ in range(20_000):
+                es.register(other, mpoint.FD_READ | mpoint.FD_WRITE)
+                es.wait(0)
+                es.unregister(other)
+        assert len(os.listdir("/proc/self/fd")) == fds
+        assert rss_kib() - rss < 2048, "more than 2 MiB of growth"
