@@ -9,6 +9,11 @@ import mpoint
 from mpoint import JL_RECEIVER_ONLY, JL_SENDER_ONLY
 
 
+# ASan keeps freed memory in quarantine: RSS says nothing about leaks there
+# (sanitizers.md: measure leaks with repeated calls, in the normal build).
+UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
+
+
 def rss_kib() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
@@ -37,7 +42,7 @@ def test_no_growth(family: int) -> None:
     for i in range(3000):
         cycle(family, i)
     assert len(os.listdir("/proc/self/fd")) == fds
-    assert rss_kib() - rss < 1024, "more than 1 MiB of growth over 3,000 cycles"
+    assert UNDER_ASAN or rss_kib() - rss < 1024, "more than 1 MiB of growth over 3,000 cycles"
 
 
 def test_event_set_and_batch_loop_does_not_grow(family: int, group: str, port: int) -> None:
@@ -65,4 +70,4 @@ def test_event_set_and_batch_loop_does_not_grow(family: int, group: str, port: i
                 es.wait(0)
                 es.unregister(other)
         assert len(os.listdir("/proc/self/fd")) == fds
-        assert rss_kib() - rss < 2048, "more than 2 MiB of growth"
+        assert UNDER_ASAN or rss_kib() - rss < 2048, "more than 2 MiB of growth"
