@@ -25,6 +25,7 @@ import select
 import socket
 import sys
 import time
+from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from mpoint import _netns
@@ -80,15 +81,19 @@ def c_drain(mode: int) -> Callable[..., Tuple[int, int]]:
     return run
 
 
-def std_recvfrom(mpoint: Any, socks: List[Any], expected: int) -> Tuple[int, int]:
+def _drain_plain(socks: List[Any], reader: Callable[[socket.socket], Callable[[], Any]],
+                 setup: Callable[[socket.socket], None] = lambda s: None) -> Tuple[int, int]:
+    """Empties each socket with ``reader(sock)()`` until it would block."""
     ps = [plain(s) for s in socks]
+    for s in ps:
+        setup(s)
     got = 0
     t = time.perf_counter_ns()
     for s in ps:
-        recvfrom = s.recvfrom
+        read_one = reader(s)
         try:
             while True:
-                recvfrom(2048)
+                read_one()
                 got += 1
         except BlockingIOError:
             pass
@@ -96,49 +101,30 @@ def std_recvfrom(mpoint: Any, socks: List[Any], expected: int) -> Tuple[int, int
     for s in ps:
         s.close()
     return t, got
+
+
+def std_recvfrom(mpoint: Any, socks: List[Any], expected: int) -> Tuple[int, int]:
+    return _drain_plain(socks, lambda s: partial(s.recvfrom, 2048))   # C-level call
 
 
 def std_recv_into(mpoint: Any, socks: List[Any], expected: int) -> Tuple[int, int]:
-    ps = [plain(s) for s in socks]
     buf = bytearray(2048)
-    got = 0
-    t = time.perf_counter_ns()
-    for s in ps:
-        recv_into = s.recv_into
-        try:
-            while True:
-                recv_into(buf)
-                got += 1
-        except BlockingIOError:
-            pass
-    t = time.perf_counter_ns() - t
-    for s in ps:
-        s.close()
-    return t, got
+    return _drain_plain(socks, lambda s: partial(s.recv_into, buf))
 
 
 def std_recvmsg_pktinfo(mpoint: Any, socks: List[Any], expected: int) -> Tuple[int, int]:
-    ps = [plain(s) for s in socks]
-    for s in ps:
-        s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
-    got = 0
     groups = set()
-    t = time.perf_counter_ns()
-    for s in ps:
-        recvmsg = s.recvmsg
-        try:
-            while True:
-                _, anc, _, _ = recvmsg(2048, 64)
-                for level, kind, data in anc:
-                    if kind == IP_PKTINFO:
-                        groups.add(data[8:12])        # struct in_pktinfo.ipi_addr
-                got += 1
-        except BlockingIOError:
-            pass
-    t = time.perf_counter_ns() - t
-    for s in ps:
-        s.close()
-    return t, got
+
+    def reader(s: socket.socket) -> Callable[[], None]:
+        def read_one() -> None:
+            _, anc, _, _ = s.recvmsg(2048, 64)
+            for _level, kind, data in anc:
+                if kind == IP_PKTINFO:
+                    groups.add(data[8:12])        # struct in_pktinfo.ipi_addr
+        return read_one
+
+    return _drain_plain(socks, reader,
+                        lambda s: s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1))
 
 
 def std_selectors(mpoint: Any, socks: List[Any], expected: int) -> Tuple[int, int]:

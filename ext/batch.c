@@ -12,12 +12,6 @@
  * payload (at most 65535 bytes, RFC 768; jumbograms aside). */
 #define MP_BATCH_LIMIT 65536u
 
-static int batch_fail(int wsa_code)
-{
-    mp__set_wsa_error(wsa_code);
-    return -1;
-}
-
 void mp_batch_free(mp_batch_t *batch)
 {
     if (batch == NULL)
@@ -39,15 +33,15 @@ int mp_batch_new(size_t max_datagrams, size_t max_size, int metadata, mp_batch_t
     size_t n = max_datagrams;
 
     if (out == NULL)
-        return batch_fail(MP_WSAEFAULT);
+        return mp__fail(MP_WSAEFAULT);
     *out = NULL;
     if (n < 1 || n > MP_BATCH_LIMIT || max_size < 1 || max_size > MP_BATCH_LIMIT)
-        return batch_fail(MP_WSAEINVAL);
+        return mp__fail(MP_WSAEINVAL);
     if (n > SIZE_MAX / max_size)        /* 4 GiB of data does not fit a 32-bit size_t */
-        return batch_fail(MP_WSAENOBUFS);
+        return mp__fail(MP_WSAENOBUFS);
     b = calloc(1, sizeof(*b));
     if (b == NULL)
-        return batch_fail(MP_WSAENOBUFS);
+        return mp__fail(MP_WSAENOBUFS);
     b->max_datagrams = n;
     b->max_size = max_size;
     b->metadata = metadata != 0;
@@ -63,7 +57,7 @@ int mp_batch_new(size_t max_datagrams, size_t max_size, int metadata, mp_batch_t
         b->timestamps == NULL || b->ifindex == NULL || b->sources == NULL ||
         b->groups == NULL || mp__batch_platform_new(b) < 0) {
         mp_batch_free(b);
-        return batch_fail(MP_WSAENOBUFS);
+        return mp__fail(MP_WSAENOBUFS);
     }
     *out = b;
     return 0;
@@ -72,27 +66,27 @@ int mp_batch_new(size_t max_datagrams, size_t max_size, int metadata, mp_batch_t
 int mp_enable_metadata(mp_sock_t s, int family)
 {
     if (s == MP_INVALID_SOCKET)
-        return batch_fail(MP_WSAENOTSOCK);
+        return mp__fail(MP_WSAENOTSOCK);
     if (family != AF_INET && family != AF_INET6)
-        return batch_fail(MP_WSAEAFNOSUPPORT);
+        return mp__fail(MP_WSAEAFNOSUPPORT);
     return mp__batch_enable_metadata(s, family);
 }
 
 int mp_recv_batch(mp_sock_t s, mp_batch_t *batch)
 {
     if (batch == NULL)
-        return batch_fail(MP_WSAEFAULT);
+        return mp__fail(MP_WSAEFAULT);
     batch->count = 0;           /* a failed receive shows no stale datagrams */
     if (s == MP_INVALID_SOCKET)
-        return batch_fail(MP_WSAENOTSOCK);
+        return mp__fail(MP_WSAENOTSOCK);
     return mp__batch_recv(s, batch);
 }
 
 int mp_wait_readable(mp_sock_t s, int timeout_ms)
 {
     if (s == MP_INVALID_SOCKET)
-        return batch_fail(MP_WSAENOTSOCK);
+        return mp__fail(MP_WSAENOTSOCK);
     if (timeout_ms < -1)
-        return batch_fail(MP_WSAEINVAL);
+        return mp__fail(MP_WSAEINVAL);
     return mp__batch_wait_readable(s, timeout_ms);
 }

@@ -10,7 +10,7 @@
 
 #include "mp_platform.h"
 
-static int fail(int wsa_code)
+int mp__fail(int wsa_code)
 {
     mp__set_wsa_error(wsa_code);
     return -1;
@@ -37,19 +37,19 @@ int mp_socket_open(int family, int type, int proto, unsigned long flags,
                    mp_sock_t *out)
 {
     if (family != AF_INET && family != AF_INET6)
-        return fail(MP_WSAEAFNOSUPPORT);
+        return mp__fail(MP_WSAEAFNOSUPPORT);
     if (type != SOCK_DGRAM)
-        return fail(MP_WSAESOCKTNOSUPPORT);
+        return mp__fail(MP_WSAESOCKTNOSUPPORT);
     if (proto != 0 && proto != IPPROTO_UDP)
-        return fail(MP_WSAEPROTONOSUPPORT);
+        return mp__fail(MP_WSAEPROTONOSUPPORT);
     /* WSASocket: a multipoint socket names its control and data plane roles. */
     if ((flags & ~(unsigned long)MP_KNOWN_FLAGS) != 0 ||
         !exactly_one(flags & MP_CONTROL_FLAGS) || !exactly_one(flags & MP_DATA_FLAGS))
-        return fail(MP_WSAEINVAL);
+        return mp__fail(MP_WSAEINVAL);
     /* Rooted planes need a root that admits leaves (listen/accept); IP
      * multicast is non-rooted on both planes. */
     if (flags & (MP_WSA_FLAG_MULTIPOINT_C_ROOT | MP_WSA_FLAG_MULTIPOINT_D_ROOT))
-        return fail(MP_WSAEOPNOTSUPP);
+        return mp__fail(MP_WSAEOPNOTSUPP);
     return mp__socket_open(family, out);
 }
 
@@ -63,14 +63,14 @@ int mp_parse_address(int family, const char *host, long long port,
     int other = family == AF_INET ? AF_INET6 : AF_INET;
 
     if (family != AF_INET && family != AF_INET6)
-        return fail(MP_WSAEAFNOSUPPORT);
+        return mp__fail(MP_WSAEAFNOSUPPORT);
     if (host == NULL || port < 0 || port > 65535)
-        return fail(MP_WSAEFAULT);
+        return mp__fail(MP_WSAEFAULT);
     memset(out, 0, sizeof(*out));
     if (family == AF_INET) {
         struct sockaddr_in *sin = (struct sockaddr_in *)out;
         if (flowinfo != 0 || scope_id != 0)
-            return fail(MP_WSAEFAULT);
+            return mp__fail(MP_WSAEFAULT);
         if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
             sin->sin_family = AF_INET;
             sin->sin_port = htons((unsigned short)port);
@@ -81,7 +81,7 @@ int mp_parse_address(int family, const char *host, long long port,
     } else {
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
         if (flowinfo > 0xfffffUL || scope_id > 0xffffffffUL)
-            return fail(MP_WSAEFAULT);
+            return mp__fail(MP_WSAEFAULT);
         if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
             sin6->sin6_family = AF_INET6;
             sin6->sin6_port = htons((unsigned short)port);
@@ -93,8 +93,8 @@ int mp_parse_address(int family, const char *host, long long port,
         }
     }
     if (inet_pton(other, host, probe) == 1)
-        return fail(MP_WSAEAFNOSUPPORT);
-    return fail(MP_WSAEFAULT);
+        return mp__fail(MP_WSAEAFNOSUPPORT);
+    return mp__fail(MP_WSAEFAULT);
 }
 
 /* A numeric address of either family, without touching the error code. */
@@ -146,7 +146,7 @@ int mp_interface_by_index(long long ifindex, unsigned int *out)
 {
     if (ifindex <= 0 || ifindex > (long long)UINT_MAX ||
         !mp__interface_exists((unsigned int)ifindex))
-        return fail(MP_WSAEADDRNOTAVAIL);
+        return mp__fail(MP_WSAEADDRNOTAVAIL);
     *out = (unsigned int)ifindex;
     return 0;
 }
@@ -160,16 +160,16 @@ int mp_interface_by_string(const char *name_or_address, unsigned int *out)
 
     if (name_or_address == NULL || name_or_address[0] == '\0' ||
         strlen(name_or_address) >= 256)
-        return fail(MP_WSAEADDRNOTAVAIL);
+        return mp__fail(MP_WSAEADDRNOTAVAIL);
     if (parse_any(name_or_address, &ss, &len) == 0) {
         if (is_multicast(sa) || is_unspecified(sa))
-            return fail(MP_WSAEADDRNOTAVAIL);
+            return mp__fail(MP_WSAEADDRNOTAVAIL);
         found = mp__interface_by_address(sa, out);
     } else {
         found = mp__interface_by_name(name_or_address, out);
     }
     if (found < 0 || *out == 0)
-        return fail(MP_WSAEADDRNOTAVAIL);
+        return mp__fail(MP_WSAEADDRNOTAVAIL);
     return 0;
 }
 
@@ -183,34 +183,34 @@ static int check_join(mp_sock_t s, int family, const mp_join_t *req)
                                           : (mp_socklen_t)sizeof(struct sockaddr_in6);
 
     if (s == MP_INVALID_SOCKET)
-        return fail(MP_WSAENOTSOCK);
+        return mp__fail(MP_WSAENOTSOCK);
     if (req->flags != MP_JL_SENDER_ONLY && req->flags != MP_JL_RECEIVER_ONLY &&
         req->flags != MP_JL_BOTH)
-        return fail(MP_WSAEINVAL);
+        return mp__fail(MP_WSAEINVAL);
     /* name/namelen: WSAEFAULT if too small, WSAEAFNOSUPPORT if of another
      * family, WSAEADDRNOTAVAIL if not a session this host can join. */
     if (req->group_len < need)
-        return fail(MP_WSAEFAULT);
+        return mp__fail(MP_WSAEFAULT);
     if (group->sa_family != family)
-        return fail(MP_WSAEAFNOSUPPORT);
+        return mp__fail(MP_WSAEAFNOSUPPORT);
     if (!is_multicast(group) || port_of(group) == 0)
-        return fail(MP_WSAEADDRNOTAVAIL);
+        return mp__fail(MP_WSAEADDRNOTAVAIL);
     /* IP carries no connect data: lpCallerData is "not supported by the
      * service provider" (WSAEPROTONOSUPPORT); an empty buffer is no data. */
     if (req->caller_len != 0)
-        return fail(MP_WSAEPROTONOSUPPORT);
+        return mp__fail(MP_WSAEPROTONOSUPPORT);
     /* QoS arrives with its own issue; until then no flow spec is honoured. */
     if (req->has_sqos || req->has_gqos)
-        return fail(MP_WSAEOPNOTSUPP);
+        return mp__fail(MP_WSAEOPNOTSUPP);
     if (req->source_len != 0) {
         if (req->flags == MP_JL_SENDER_ONLY)
-            return fail(MP_WSAEINVAL);   /* a source filter needs a membership */
+            return mp__fail(MP_WSAEINVAL);   /* a source filter needs a membership */
         if (req->source_len < need)
-            return fail(MP_WSAEFAULT);
+            return mp__fail(MP_WSAEFAULT);
         if (source->sa_family != family)
-            return fail(MP_WSAEAFNOSUPPORT);
+            return mp__fail(MP_WSAEAFNOSUPPORT);
         if (is_multicast(source) || is_unspecified(source))
-            return fail(MP_WSAEADDRNOTAVAIL);
+            return mp__fail(MP_WSAEADDRNOTAVAIL);
     }
     return 0;
 }
@@ -235,9 +235,9 @@ int mp_join_leaf_deferred(mp_sock_t s, int family, const mp_join_t *req, int *re
 static int check_socket(mp_sock_t s, int family)
 {
     if (s == MP_INVALID_SOCKET)
-        return fail(MP_WSAENOTSOCK);
+        return mp__fail(MP_WSAENOTSOCK);
     if (family != AF_INET && family != AF_INET6)
-        return fail(MP_WSAEAFNOSUPPORT);
+        return mp__fail(MP_WSAEAFNOSUPPORT);
     return 0;
 }
 
@@ -267,6 +267,6 @@ int mp_set_scope(mp_sock_t s, int family, long long hops)
     if (check_socket(s, family) < 0)
         return -1;
     if (hops < 0 || hops > 255)
-        return fail(MP_WSAEINVAL);
+        return mp__fail(MP_WSAEINVAL);
     return mp__set_int_option(s, family, MP_OPT_SCOPE, (int)hops);
 }

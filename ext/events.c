@@ -50,12 +50,6 @@ struct mp_evset {
     unsigned int epoch;
 };
 
-static int fail(int wsa_code)
-{
-    mp__set_wsa_error(wsa_code);
-    return -1;
-}
-
 static int bit_index(unsigned int event)
 {
     int i = 0;
@@ -86,16 +80,16 @@ int mp_evset_open(const char *backend, mp_evset_t **out)
         if (backend == NULL || strcmp(backend, mp__pollers[i]->name) == 0)
             poller = mp__pollers[i];
     if (poller == NULL)
-        return fail(MP_WSAEINVAL);
+        return mp__fail(MP_WSAEINVAL);
     set = calloc(1, sizeof(*set));
     if (set == NULL)
-        return fail(MP_WSAENOBUFS);
+        return mp__fail(MP_WSAENOBUFS);
     set->poller = poller;
     set->max_ready = MP_DEFAULT_MAX_READY;
     set->ready = calloc((size_t)set->max_ready, sizeof(*set->ready));
     if (set->ready == NULL) {
         free(set);
-        return fail(MP_WSAENOBUFS);
+        return mp__fail(MP_WSAENOBUFS);
     }
     if (poller->open(&set->state, set->max_ready) < 0) {
         free(set->ready);
@@ -133,11 +127,11 @@ static int grow(mp_evset_t *set)
     void *p;
 
     if (cap > 0x7fffffffu / sizeof(struct mp_reg))
-        return fail(MP_WSAENOBUFS);
+        return mp__fail(MP_WSAENOBUFS);
 #define MP_GROW(field)                                                      \
     p = realloc(set->field, (size_t)cap * sizeof(*set->field));             \
     if (p == NULL)                                                          \
-        return fail(MP_WSAENOBUFS);                                         \
+        return mp__fail(MP_WSAENOBUFS);                                         \
     set->field = p;
     MP_GROW(regs)
     MP_GROW(free_slots)
@@ -199,9 +193,9 @@ int mp_evset_add(mp_evset_t *set, mp_sock_t s, unsigned int events, unsigned int
     unsigned int i;
 
     if ((events & ~(unsigned int)MP_FD_ALL_EVENTS) != 0)
-        return fail(MP_WSAEINVAL);
+        return mp__fail(MP_WSAEINVAL);
     if (s == MP_INVALID_SOCKET)
-        return fail(MP_WSAENOTSOCK);
+        return mp__fail(MP_WSAENOTSOCK);
     if (set->nfree > 0) {
         i = set->free_slots[--set->nfree];
     } else {
@@ -229,7 +223,7 @@ int mp_evset_add(mp_evset_t *set, mp_sock_t s, unsigned int events, unsigned int
 int mp_evset_modify(mp_evset_t *set, unsigned int slot, unsigned int events)
 {
     if ((events & ~(unsigned int)MP_FD_ALL_EVENTS) != 0)
-        return fail(MP_WSAEINVAL);
+        return mp__fail(MP_WSAEINVAL);
     if (live(set, slot) == NULL)
         return -1;
     return record(set, slot, events);
@@ -276,7 +270,7 @@ int mp_evset_post(mp_evset_t *set, unsigned int slot, unsigned int event, int er
     if (r == NULL)
         return -1;
     if (event == 0 || (event & (event - 1)) != 0 || (event & ~(unsigned int)MP_FD_ALL_EVENTS))
-        return fail(MP_WSAEINVAL);
+        return mp__fail(MP_WSAEINVAL);
     r->posted |= event;
     r->posted_error[bit_index(event)] = error;
     if (!r->queued) {

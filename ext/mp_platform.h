@@ -27,6 +27,9 @@ int mp__socket_error(mp_sock_t s);
 
 /* Stores a Winsock error code as the platform's own code. */
 void mp__set_wsa_error(int wsa_code);
+/* mp__set_wsa_error, then -1: how the portable files (common.c, events.c,
+ * batch.c) fail validation. */
+int mp__fail(int wsa_code);
 int mp__last_error(void);
 
 #endif /* MP_PLATFORM_H */
