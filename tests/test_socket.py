@@ -138,6 +138,10 @@ def test_asyncio_sock_recv_and_endpoint(family: int, group: str, port: int) -> N
             s.send(b"to both")
             assert await asyncio.wait_for(loop.sock_recv(r, 100), 2) == b"to both"
             assert await asyncio.wait_for(got.get(), 2) == b"to both"   # loopback to itself
+            if hasattr(loop, "sock_recvfrom"):                       # Python 3.11+
+                s.send(b"again")
+                data, addr = await asyncio.wait_for(loop.sock_recvfrom(r, 100), 2)
+                assert data == b"again" and addr[:2] == s.getsockname()[:2]
         finally:
             transport.close()
             r.close()
