@@ -141,7 +141,7 @@ def test_asyncio_sock_recv_and_endpoint(family: int, group: str, port: int) -> N
             if hasattr(loop, "sock_recvfrom"):                       # Python 3.11+
                 s.send(b"again")
                 data, addr = await asyncio.wait_for(loop.sock_recvfrom(r, 100), 2)
-                assert data == b"again" and addr[:2] == s.getsockname()[:2]
+                assert data == b"again" and addr[1] == s.getsockname()[1]
         finally:
             transport.close()
             r.close()
