@@ -82,6 +82,17 @@ int mp_recv_batch(mp_sock_t s, mp_batch_t *batch)
     return mp__batch_recv(s, batch);
 }
 
+int mp_recv_batch_append(mp_sock_t s, mp_batch_t *batch)
+{
+    if (batch == NULL)
+        return mp__fail(MP_WSAEFAULT);
+    if (s == MP_INVALID_SOCKET)
+        return mp__fail(MP_WSAENOTSOCK);
+    if (batch->count >= batch->max_datagrams)
+        return 0;                       /* full: nothing to add */
+    return mp__batch_recv(s, batch);
+}
+
 int mp_wait_readable(mp_sock_t s, int timeout_ms)
 {
     if (s == MP_INVALID_SOCKET)

@@ -16,7 +16,9 @@ int mp__batch_platform_new(mp_batch_t *batch);
 void mp__batch_platform_free(mp_batch_t *batch);
 
 int mp__batch_enable_metadata(mp_sock_t s, int family);
-/* Sets batch->count to what it received; never blocks. */
+/* Appends what is queued after the batch->count datagrams already held,
+ * up to max_datagrams; returns how many it added (>= 1) and updates count,
+ * or -1 (would block: nothing added).  Never blocks. */
 int mp__batch_recv(mp_sock_t s, mp_batch_t *batch);
 int mp__batch_wait_readable(mp_sock_t s, int timeout_ms);
 

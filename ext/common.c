@@ -177,13 +177,18 @@ int mp_interface_by_string(const char *name_or_address, unsigned int *out)
 
 static int check_join(mp_sock_t s, int family, const mp_join_t *req)
 {
+    if (s == MP_INVALID_SOCKET)
+        return mp__fail(MP_WSAENOTSOCK);
+    return mp_join_check(family, req);
+}
+
+int mp_join_check(int family, const mp_join_t *req)
+{
     const struct sockaddr *group = (const struct sockaddr *)&req->group;
     const struct sockaddr *source = (const struct sockaddr *)&req->source;
     mp_socklen_t need = family == AF_INET ? (mp_socklen_t)sizeof(struct sockaddr_in)
                                           : (mp_socklen_t)sizeof(struct sockaddr_in6);
 
-    if (s == MP_INVALID_SOCKET)
-        return mp__fail(MP_WSAENOTSOCK);
     if (req->flags != MP_JL_SENDER_ONLY && req->flags != MP_JL_RECEIVER_ONLY &&
         req->flags != MP_JL_BOTH)
         return mp__fail(MP_WSAEINVAL);

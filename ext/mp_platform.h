@@ -12,6 +12,14 @@
 
 int mp__socket_open(int family, mp_sock_t *out);
 int mp__join_leaf(mp_sock_t s, int family, const mp_join_t *req);
+/* Receive-side membership only (group sets): no bind, no send set-up. */
+int mp__add_membership(mp_sock_t s, int family, const mp_join_t *req);
+int mp__drop_membership(mp_sock_t s, int family, const mp_join_t *req);
+/* Binds s to the wildcard address of family and port. */
+int mp__bind_port(mp_sock_t s, int family, unsigned short port);
+int mp__close(mp_sock_t s);
+/* CLOCK_REALTIME in ns: the clock of kernel receive timestamps. */
+int64_t mp__realtime_ns(void);
 int mp__get_int_option(mp_sock_t s, int family, int which, int *value);
 int mp__set_int_option(mp_sock_t s, int family, int which, int value);
 int mp__interface_exists(unsigned int ifindex);

@@ -42,6 +42,7 @@
 #define MP_WSAEADDRNOTAVAIL     10049
 #define MP_WSAEALREADY          10037
 #define MP_WSAEISCONN           10056
+#define MP_WSAENOTCONN          10057
 #define MP_WSAENOBUFS           10055
 
 #define MP_INVALID_SOCKET ((mp_sock_t)-1)
@@ -89,6 +90,8 @@ int mp_interface_by_string(const char *name_or_address, unsigned int *out);
  * Receivers (JL_RECEIVER_ONLY, JL_BOTH) add a membership; JL_SENDER_ONLY
  * adds none and makes the group the socket's default destination. */
 int mp_join_leaf(mp_sock_t s, int family, const mp_join_t *req);
+/* The argument checks of mp_join_leaf alone, for a socket of family. */
+int mp_join_check(int family, const mp_join_t *req);
 /* The non-blocking form: invalid arguments fail at once (-1), as on a
  * blocking socket; the join's own outcome (0 or the platform's code) goes to
  * *result, for the caller to report as FD_CONNECT. */
@@ -198,8 +201,66 @@ int mp_enable_metadata(mp_sock_t s, int family);
 /* Receives what is ready without blocking: the count (>= 1), or -1 with the
  * platform's would-block code when nothing is. */
 int mp_recv_batch(mp_sock_t s, mp_batch_t *batch);
+/* The same, keeping the datagrams the batch holds and adding after them:
+ * how many were added (0 when the batch is full), or -1 as above. */
+int mp_recv_batch_append(mp_sock_t s, mp_batch_t *batch);
 /* Waits until s is readable or timeout_ms passes (-1: forever): 1, 0 on
  * timeout, -1 on error (EINTR included). */
 int mp_wait_readable(mp_sock_t s, int timeout_ms);
+
+/* ---- group sets ---------------------------------------------------------
+ *
+ * Receive-only memberships of many groups on one port and interface, spread
+ * over as many sockets ("shards", at most per_socket memberships each) as the
+ * kernel's per-socket limits need; every shard is bound to the port, never
+ * receives groups it did not join (cross-talk off), reports each datagram's
+ * destination group (IP_PKTINFO), and is watched by one event set.  Joins and
+ * leaves run as one C loop; leaves and close go newest first, which is the
+ * kernel's cheap end of its membership lists.  Each membership keeps
+ * statistics, updated as datagrams are received.  Every function takes the
+ * set's own lock, so any may run while another thread waits in recv. */
+typedef struct mp_groupset mp_groupset_t;
+
+/* mpoint's optional sequence header: the payload starts with the 4 bytes
+ * "mpSQ" and a 64-bit big-endian sequence number. */
+#define MP_SEQ_MAGIC "mpSQ"
+#define MP_SEQ_HEADER_SIZE 12
+
+typedef struct mp_group_stats {
+    uint64_t datagrams;
+    uint64_t bytes;
+    int64_t joined_ns;          /* CLOCK_REALTIME when the join returned */
+    int64_t first_ns;           /* receive time of the first datagram; 0: none yet */
+    int64_t last_ns;
+    uint64_t sequenced;         /* datagrams that carried the sequence header */
+    uint64_t gaps;              /* sequence numbers missing so far */
+    uint64_t duplicates;
+    uint64_t reordered;         /* arrived after a higher sequence number */
+    uint64_t highest;           /* highest sequence number seen */
+    uint64_t window;            /* bit i: highest - i was seen */
+} mp_group_stats_t;
+
+int mp_groupset_open(int family, unsigned short port, unsigned int ifindex,
+                     unsigned int per_socket, mp_groupset_t **out);
+/* Leaves everything (shards closed newest first) and frees the set. */
+void mp_groupset_close(mp_groupset_t *gs);
+/* Joins reqs[0..n) (group, optional source; flags ignored: receive only).
+ * results[i]: 0, or the platform code for that group (WSAEISCONN if it is a
+ * member already); a failure never undoes the others.  Returns the number
+ * joined, or -1 if the set itself failed (no memory). */
+long mp_groupset_join(mp_groupset_t *gs, const mp_join_t *reqs, size_t n, int *results);
+/* Leaves reqs, newest membership first; results as for join (WSAENOTCONN:
+ * not a member). */
+long mp_groupset_leave(mp_groupset_t *gs, const mp_join_t *reqs, size_t n, int *results);
+size_t mp_groupset_size(mp_groupset_t *gs);
+size_t mp_groupset_sockets(mp_groupset_t *gs);
+/* Copies up to max memberships (oldest first), with their statistics. */
+size_t mp_groupset_list(mp_groupset_t *gs, mp_join_t *reqs, mp_group_stats_t *stats,
+                        size_t max);
+/* Receives into batch from the shards with data, waiting up to timeout_ms
+ * (-1: forever) for the first; counts every datagram in its membership's
+ * statistics.  Returns the count (0: timed out), or -1 (EINTR included: the
+ * caller checks signals and calls again with the time left). */
+int mp_groupset_recv(mp_groupset_t *gs, mp_batch_t *batch, int timeout_ms);
 
 #endif /* MPOINT_H */

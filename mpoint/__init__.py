@@ -21,6 +21,7 @@ from .constants import (
     SocketFlag,
 )
 from .errors import MultipointError
+from .groupset import GroupResult, GroupSet, GroupStats, sequence_header
 from .events import (
     FD,
     FD_ACCEPT,
@@ -45,6 +46,7 @@ __all__ = [
     "WSA_FLAG_MULTIPOINT_C_LEAF", "WSA_FLAG_MULTIPOINT_C_ROOT", "WSA_FLAG_MULTIPOINT_D_LEAF",
     "WSA_FLAG_MULTIPOINT_D_ROOT", "WSA_FLAG_NO_HANDLE_INHERIT", "WSA_FLAG_OVERLAPPED",
     "errors", "socket", "RecvBatch", "Datagram",
+    "GroupSet", "GroupResult", "GroupStats", "sequence_header",
     "EventSet", "NetworkEvents", "FD", "FD_READ", "FD_WRITE", "FD_OOB", "FD_ACCEPT", "FD_CONNECT",
     "FD_CLOSE", "FD_QOS", "FD_GROUP_QOS", "FD_ROUTING_INTERFACE_CHANGE", "FD_ADDRESS_LIST_CHANGE",
 ]

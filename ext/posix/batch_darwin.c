@@ -32,9 +32,9 @@ int mp__batch_recv(mp_sock_t s, mp_batch_t *b)
         struct cmsghdr align;
         unsigned char buf[MP_BATCH_CMSG_ROOM];
     } control;
-    size_t got;
+    size_t start = b->count, got;
 
-    for (got = 0; got < b->max_datagrams; got++) {
+    for (got = start; got < b->max_datagrams; got++) {
         struct iovec iov;
         struct msghdr msg;
         ssize_t n;
@@ -55,10 +55,10 @@ int mp__batch_recv(mp_sock_t s, mp_batch_t *b)
             break;
         mp__batch_keep(b, got, (size_t)n, &msg);
     }
-    if (got == 0)
+    if (got == start)
         return -1;
     b->count = got;
-    return (int)got;
+    return (int)(got - start);
 }
 
 /* SO_TIMESTAMP (macOS socket(2), getsockopt(2)): the receive time as a

@@ -72,7 +72,7 @@ int mp__batch_platform_new(mp_batch_t *b)
 int mp__batch_recv(mp_sock_t s, mp_batch_t *b)
 {
     scratch_t *sc = b->platform;
-    size_t i, got = 0, want;
+    size_t i, start = b->count, got = start, want;
     int n;
 
     do {
@@ -92,10 +92,10 @@ int mp__batch_recv(mp_sock_t s, mp_batch_t *b)
             mp__batch_keep(b, i, sc->msgs[i].msg_len, &sc->msgs[i].msg_hdr);
         got += (size_t)n;
     } while ((size_t)n == want && got < b->max_datagrams);
-    if (got == 0 && n < 0)
+    if (got == start && n < 0)
         return -1;
     b->count = got;
-    return (int)got;
+    return (int)(got - start);
 }
 
 /* SO_TIMESTAMPNS (socket(7)): each datagram's kernel receive time as a

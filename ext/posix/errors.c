@@ -18,6 +18,7 @@ void mp__set_wsa_error(int wsa_code)
         {MP_WSAEAFNOSUPPORT, EAFNOSUPPORT},
         {MP_WSAEADDRNOTAVAIL, EADDRNOTAVAIL},
         {MP_WSAEISCONN, EISCONN},
+        {MP_WSAENOTCONN, ENOTCONN},
         {MP_WSAENOBUFS, ENOBUFS},
     };
     size_t i;

@@ -56,7 +56,8 @@ static int bind_if_unbound(int fd, int family, const mp_join_t *req)
     return bind(fd, (struct sockaddr *)&ss, len);
 }
 
-static int add_membership(int fd, int family, const mp_join_t *req)
+/* MCAST_{JOIN,LEAVE}_GROUP, or the _SOURCE_GROUP forms (RFC 3678). */
+static int membership(int fd, int family, const mp_join_t *req, int join)
 {
     int level = family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6;
 
@@ -65,15 +66,43 @@ static int add_membership(int fd, int family, const mp_join_t *req)
         memset(&gr, 0, sizeof(gr));
         gr.gr_interface = req->ifindex;
         memcpy(&gr.gr_group, &req->group, (size_t)req->group_len);
-        return setsockopt(fd, level, MCAST_JOIN_GROUP, &gr, sizeof(gr));
+        return setsockopt(fd, level, join ? MCAST_JOIN_GROUP : MCAST_LEAVE_GROUP,
+                          &gr, sizeof(gr));
     } else {
         struct group_source_req gsr;
         memset(&gsr, 0, sizeof(gsr));
         gsr.gsr_interface = req->ifindex;
         memcpy(&gsr.gsr_group, &req->group, (size_t)req->group_len);
         memcpy(&gsr.gsr_source, &req->source, (size_t)req->source_len);
-        return setsockopt(fd, level, MCAST_JOIN_SOURCE_GROUP, &gsr, sizeof(gsr));
+        return setsockopt(fd, level,
+                          join ? MCAST_JOIN_SOURCE_GROUP : MCAST_LEAVE_SOURCE_GROUP,
+                          &gsr, sizeof(gsr));
     }
+}
+
+int mp__add_membership(mp_sock_t s, int family, const mp_join_t *req)
+{
+    return membership(s, family, req, 1);
+}
+
+int mp__drop_membership(mp_sock_t s, int family, const mp_join_t *req)
+{
+    return membership(s, family, req, 0);
+}
+
+int mp__bind_port(mp_sock_t s, int family, unsigned short port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+
+    memset(&ss, 0, sizeof(ss));
+    ss.ss_family = (sa_family_t)family;
+    if (family == AF_INET)
+        ((struct sockaddr_in *)&ss)->sin_port = htons(port);
+    else
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+    MP_SET_SA_LEN(&ss, len);
+    return bind(s, (struct sockaddr *)&ss, len);
 }
 
 static int connect_to_group(int fd, int family, const mp_join_t *req)
@@ -91,7 +120,7 @@ int mp__join_leaf(mp_sock_t s, int family, const mp_join_t *req)
 {
     if (bind_if_unbound(s, family, req) < 0)
         return -1;
-    if (req->flags != MP_JL_SENDER_ONLY && add_membership(s, family, req) < 0)
+    if (req->flags != MP_JL_SENDER_ONLY && mp__add_membership(s, family, req) < 0)
         return -1;
     if (req->flags != MP_JL_RECEIVER_ONLY && req->ifindex != 0 &&
         mp__os_send_interface(s, family, req->ifindex) < 0)

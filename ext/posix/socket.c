@@ -1,6 +1,7 @@
 /* socket.c -- POSIX multipoint sockets: creation and the two multipoint
  * options (SIO_MULTIPOINT_LOOPBACK, SIO_MULTICAST_SCOPE in Winsock terms). */
 #include <errno.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "posix.h"
@@ -69,4 +70,16 @@ int mp__socket_error(mp_sock_t s)
     if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
         return errno;
     return err;
+}
+
+int mp__close(mp_sock_t s)
+{
+    return close(s);
+}
+
+int64_t mp__realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }

@@ -1,0 +1,626 @@
+/* groupset.c -- many receive-only memberships on one port (mpoint.h).
+ *
+ * Why shards: Linux caps memberships per socket (igmp_max_memberships) and a
+ * join's cost grows with the memberships already on its socket, while a
+ * small count per socket keeps every join near the kernel's fastest.  Each
+ * shard is a multipoint socket bound to the set's port with cross-talk off,
+ * so a datagram reaches exactly the shard that joined its group, and the
+ * group is read from the datagram's destination address (IP_PKTINFO).
+ *
+ * Concurrency: every entry point takes gs->lock, except that recv drops it
+ * around the blocking poll; the caller may release its own lock (the GIL)
+ * around any of them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mp_platform.h"
+#include "mp_mutex.h"
+
+#define MP_NO_ENTRY ((size_t)-1)
+#define MP_TOMBSTONE ((size_t)-2)
+
+typedef struct {
+    mp_sock_t sock;
+    unsigned int count;          /* memberships held */
+    unsigned int capacity;       /* per_socket, or less if the kernel said so */
+    unsigned int slot;           /* registration in gs->events */
+    unsigned char listed;        /* in gs->roomy */
+    unsigned char pending;       /* in gs->pending */
+} shard_t;
+
+typedef struct {
+    mp_join_t req;
+    mp_group_stats_t st;
+    uint64_t order;              /* join order: leaves go newest first */
+    size_t shard;
+    int live;
+} entry_t;
+
+typedef struct {                 /* what identifies a membership */
+    unsigned char family, has_source;
+    unsigned char group[16], source[16];
+} gkey_t;
+
+struct mp_groupset {
+    int family;
+    unsigned short port;
+    unsigned int ifindex, per_socket;
+    mp_mutex_t lock;
+    mp_evset_t *events;
+    shard_t *shards;
+    size_t nshards, cap_shards;
+    size_t *roomy, nroomy;               /* shards with room, a stack */
+    size_t *pending, head, npending;     /* ring: shards reported readable, not drained */
+    size_t *by_slot;                     /* event-set slot -> shard */
+    entry_t *entries;
+    size_t nentries, cap_entries, live;
+    size_t *free_entries, nfree;
+    size_t *table, table_cap, table_used;   /* open addressing: entry index */
+    uint64_t next_order;
+};
+
+/* The platform's code for a Winsock code (as mp__set_wsa_error stores it). */
+static int code_of(int wsa)
+{
+    mp__set_wsa_error(wsa);
+    return mp__last_error();
+}
+
+/* ---- keys and the table ------------------------------------------------- */
+
+static void addr_bytes(const struct sockaddr_storage *ss, unsigned char out[16])
+{
+    memset(out, 0, 16);
+    if (ss->ss_family == AF_INET)
+        memcpy(out, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+    else if (ss->ss_family == AF_INET6)
+        memcpy(out, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+}
+
+static gkey_t make_key(const struct sockaddr_storage *group, const struct sockaddr_storage *source)
+{
+    gkey_t k;
+    memset(&k, 0, sizeof(k));
+    k.family = (unsigned char)group->ss_family;
+    addr_bytes(group, k.group);
+    if (source != NULL && source->ss_family != 0) {
+        k.has_source = 1;
+        addr_bytes(source, k.source);
+    }
+    return k;
+}
+
+static gkey_t entry_key(const entry_t *e)
+{
+    return make_key(&e->req.group, e->req.source_len ? &e->req.source : NULL);
+}
+
+static size_t hash_key(const gkey_t *k)
+{
+    const unsigned char *p = (const unsigned char *)k;
+    uint64_t h = 1469598103934665603ULL;          /* FNV-1a */
+    size_t i;
+    for (i = 0; i < sizeof(*k); i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return (size_t)(h ^ (h >> 29));
+}
+
+/* The table position holding k, or MP_NO_ENTRY. */
+static size_t find_pos(const mp_groupset_t *gs, const gkey_t *k)
+{
+    size_t mask = gs->table_cap - 1, pos;
+
+    if (gs->table_cap == 0)
+        return MP_NO_ENTRY;
+    for (pos = hash_key(k) & mask;; pos = (pos + 1) & mask) {
+        size_t e = gs->table[pos];
+        if (e == MP_NO_ENTRY)
+            return MP_NO_ENTRY;
+        if (e != MP_TOMBSTONE) {
+            gkey_t other = entry_key(&gs->entries[e]);
+            if (memcmp(&other, k, sizeof(*k)) == 0)
+                return pos;
+        }
+    }
+}
+
+static entry_t *find(mp_groupset_t *gs, const gkey_t *k)
+{
+    size_t pos = find_pos(gs, k);
+    return pos == MP_NO_ENTRY ? NULL : &gs->entries[gs->table[pos]];
+}
+
+static int rehash(mp_groupset_t *gs, size_t cap)
+{
+    size_t *t = malloc(cap * sizeof(*t)), i;
+
+    if (t == NULL)
+        return -1;
+    for (i = 0; i < cap; i++)
+        t[i] = MP_NO_ENTRY;
+    for (i = 0; i < gs->nentries; i++) {
+        if (gs->entries[i].live) {
+            gkey_t k = entry_key(&gs->entries[i]);
+            size_t pos = hash_key(&k) & (cap - 1);
+            while (t[pos] != MP_NO_ENTRY)
+                pos = (pos + 1) & (cap - 1);
+            t[pos] = i;
+        }
+    }
+    free(gs->table);
+    gs->table = t;
+    gs->table_cap = cap;
+    gs->table_used = gs->live;
+    return 0;
+}
+
+/* Room for one more entry (and its table slot): 0 or -1 (no memory). */
+static int reserve_entry(mp_groupset_t *gs)
+{
+    if ((gs->table_used + 1) * 2 > gs->table_cap) {     /* keep the load under 1/2 */
+        size_t cap = 64;
+        while (cap < (gs->live + 1) * 4)
+            cap *= 2;
+        if (rehash(gs, cap) < 0)
+            return -1;
+    }
+    if (gs->nfree == 0 && gs->nentries == gs->cap_entries) {
+        size_t cap = gs->cap_entries ? gs->cap_entries * 2 : 64;
+        void *p = realloc(gs->entries, cap * sizeof(*gs->entries));
+        if (p == NULL)
+            return -1;
+        gs->entries = p;
+        if ((p = realloc(gs->free_entries, cap * sizeof(*gs->free_entries))) == NULL)
+            return -1;
+        gs->free_entries = p;
+        gs->cap_entries = cap;
+    }
+    return 0;
+}
+
+static void insert(mp_groupset_t *gs, size_t index)
+{
+    gkey_t k = entry_key(&gs->entries[index]);
+    size_t mask = gs->table_cap - 1, pos = hash_key(&k) & mask;
+
+    while (gs->table[pos] != MP_NO_ENTRY && gs->table[pos] != MP_TOMBSTONE)
+        pos = (pos + 1) & mask;
+    if (gs->table[pos] == MP_NO_ENTRY)
+        gs->table_used++;
+    gs->table[pos] = index;
+}
+
+/* ---- shards ------------------------------------------------------------- */
+
+/* Grows every per-shard array together. */
+static int grow_shards(mp_groupset_t *gs)
+{
+    size_t cap = gs->cap_shards ? gs->cap_shards * 2 : 16, i, *ring;
+    void *p;
+
+    if ((p = realloc(gs->shards, cap * sizeof(*gs->shards))) == NULL)
+        return -1;
+    gs->shards = p;
+    if ((p = realloc(gs->roomy, cap * sizeof(*gs->roomy))) == NULL)
+        return -1;
+    gs->roomy = p;
+    if ((p = realloc(gs->by_slot, cap * sizeof(*gs->by_slot))) == NULL)
+        return -1;
+    gs->by_slot = p;
+    if ((ring = malloc(cap * sizeof(*ring))) == NULL)
+        return -1;
+    for (i = 0; i < gs->npending; i++)          /* unwrap the ring */
+        ring[i] = gs->pending[(gs->head + i) % gs->cap_shards];
+    free(gs->pending);
+    gs->pending = ring;
+    gs->head = 0;
+    gs->cap_shards = cap;
+    return 0;
+}
+
+/* A new shard: 0, or the platform's code. */
+static int new_shard(mp_groupset_t *gs, size_t *out)
+{
+    shard_t sh;
+    int err;
+
+    if (gs->nshards == gs->cap_shards && grow_shards(gs) < 0)
+        return code_of(MP_WSAENOBUFS);
+    memset(&sh, 0, sizeof(sh));
+    sh.capacity = gs->per_socket;
+    if (mp_socket_open(gs->family, SOCK_DGRAM, 0,
+                       MP_WSA_FLAG_MULTIPOINT_C_LEAF | MP_WSA_FLAG_MULTIPOINT_D_LEAF,
+                       &sh.sock) < 0)
+        return mp__last_error();
+    if (mp__bind_port(sh.sock, gs->family, gs->port) < 0 ||
+        mp_enable_metadata(sh.sock, gs->family) < 0 ||
+        mp_evset_add(gs->events, sh.sock, MP_FD_READ, &sh.slot) < 0) {
+        err = mp__last_error();
+        mp__close(sh.sock);
+        return err;
+    }
+    if (sh.slot >= gs->cap_shards) {            /* slots are handed out densely */
+        mp__close(sh.sock);
+        return code_of(MP_WSAENOBUFS);
+    }
+    gs->by_slot[sh.slot] = gs->nshards;
+    gs->shards[gs->nshards] = sh;
+    *out = gs->nshards++;
+    return 0;
+}
+
+/* A shard with room, making one if none has: 0, or the platform's code. */
+static int roomy_shard(mp_groupset_t *gs, size_t *out)
+{
+    int err;
+
+    while (gs->nroomy > 0) {
+        size_t i = gs->roomy[gs->nroomy - 1];
+        if (gs->shards[i].count < gs->shards[i].capacity) {
+            *out = i;
+            return 0;
+        }
+        gs->shards[i].listed = 0;
+        gs->nroomy--;
+    }
+    if ((err = new_shard(gs, out)) != 0)
+        return err;
+    gs->shards[*out].listed = 1;
+    gs->roomy[gs->nroomy++] = *out;
+    return 0;
+}
+
+/* ---- the set -------------------------------------------------------------- */
+
+int mp_groupset_open(int family, unsigned short port, unsigned int ifindex,
+                     unsigned int per_socket, mp_groupset_t **out)
+{
+    mp_groupset_t *gs;
+
+    if (family != AF_INET && family != AF_INET6)
+        return mp__fail(MP_WSAEAFNOSUPPORT);
+    if (port == 0)
+        return mp__fail(MP_WSAEADDRNOTAVAIL);
+    if (per_socket == 0)
+        return mp__fail(MP_WSAEINVAL);
+    gs = calloc(1, sizeof(*gs));
+    if (gs == NULL)
+        return mp__fail(MP_WSAENOBUFS);
+    if (mp_evset_open(NULL, &gs->events) < 0) {
+        free(gs);
+        return -1;
+    }
+    gs->family = family;
+    gs->port = port;
+    gs->ifindex = ifindex;
+    gs->per_socket = per_socket;
+    mp_mutex_init(&gs->lock);
+    *out = gs;
+    return 0;
+}
+
+void mp_groupset_close(mp_groupset_t *gs)
+{
+    size_t i;
+
+    if (gs == NULL)
+        return;
+    mp_evset_close(gs->events);
+    /* Newest shard first: its memberships are the newest on the interface's
+     * list, so each drop the kernel makes on close is found at once. */
+    for (i = gs->nshards; i > 0; i--)
+        mp__close(gs->shards[i - 1].sock);
+    mp_mutex_destroy(&gs->lock);
+    free(gs->shards);
+    free(gs->roomy);
+    free(gs->pending);
+    free(gs->by_slot);
+    free(gs->entries);
+    free(gs->free_entries);
+    free(gs->table);
+    free(gs);
+}
+
+static int join_one(mp_groupset_t *gs, const mp_join_t *in)
+{
+    mp_join_t req = *in;
+    gkey_t k = make_key(&req.group, req.source_len ? &req.source : NULL);
+    size_t si = 0, index;
+    int attempts;
+    entry_t *e;
+
+
+    if (k.family != gs->family || !(req.source_len == 0 || req.source.ss_family == gs->family))
+        return code_of(MP_WSAEAFNOSUPPORT);
+    if (find(gs, &k) != NULL)
+        return code_of(MP_WSAEISCONN);
+    if (reserve_entry(gs) < 0)
+        return code_of(MP_WSAENOBUFS);
+    req.ifindex = gs->ifindex;
+    req.flags = MP_JL_RECEIVER_ONLY;
+    for (attempts = 0;; attempts++) {
+        int err = roomy_shard(gs, &si);
+        if (err != 0)
+            return err;
+        if (mp__add_membership(gs->shards[si].sock, gs->family, &req) == 0)
+            break;
+        err = mp__last_error();
+        /* ENOBUFS on a shard that holds some: the kernel's per-socket limit
+         * is lower than per_socket.  That shard is full; try a fresh one. */
+        if (gs->shards[si].count == 0 || attempts > 0 || err != code_of(MP_WSAENOBUFS))
+            return err;
+        gs->shards[si].capacity = gs->shards[si].count;
+    }
+    index = gs->nfree ? gs->free_entries[--gs->nfree] : gs->nentries++;
+    e = &gs->entries[index];
+    memset(e, 0, sizeof(*e));
+    e->req = req;
+    e->shard = si;
+    e->live = 1;
+    e->order = gs->next_order++;
+    e->st.joined_ns = mp__realtime_ns();
+    insert(gs, index);
+    gs->live++;
+    gs->shards[si].count++;
+    return 0;
+}
+
+long mp_groupset_join(mp_groupset_t *gs, const mp_join_t *reqs, size_t n, int *results)
+{
+    long joined = 0;
+    size_t i;
+
+    mp_mutex_lock(&gs->lock);
+    for (i = 0; i < n; i++) {
+        results[i] = join_one(gs, &reqs[i]);
+        joined += results[i] == 0;
+    }
+    mp_mutex_unlock(&gs->lock);
+    return joined;
+}
+
+typedef struct {
+    uint64_t order;
+    size_t pos;                  /* table position */
+    size_t req;                  /* index into the caller's arrays */
+} leave_t;
+
+static int newest_first(const void *a, const void *b)
+{
+    uint64_t x = ((const leave_t *)a)->order, y = ((const leave_t *)b)->order;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+long mp_groupset_leave(mp_groupset_t *gs, const mp_join_t *reqs, size_t n, int *results)
+{
+    leave_t *todo = malloc((n ? n : 1) * sizeof(*todo));
+    size_t i, m = 0;
+    long left = 0;
+
+    if (todo == NULL)
+        return mp__fail(MP_WSAENOBUFS);
+    mp_mutex_lock(&gs->lock);
+    for (i = 0; i < n; i++) {
+        gkey_t k = make_key(&reqs[i].group, reqs[i].source_len ? &reqs[i].source : NULL);
+        size_t pos = find_pos(gs, &k);
+        if (pos == MP_NO_ENTRY) {
+            results[i] = code_of(MP_WSAENOTCONN);
+            continue;
+        }
+        todo[m].order = gs->entries[gs->table[pos]].order;
+        todo[m].pos = pos;
+        todo[m].req = i;
+        m++;
+    }
+    qsort(todo, m, sizeof(*todo), newest_first);
+    for (i = 0; i < m; i++) {
+        size_t index = gs->table[todo[i].pos];
+        entry_t *e;
+        shard_t *sh;
+        if (index == MP_TOMBSTONE) {        /* named twice in reqs */
+            results[todo[i].req] = code_of(MP_WSAENOTCONN);
+            continue;
+        }
+        e = &gs->entries[index];
+        sh = &gs->shards[e->shard];
+        if (mp__drop_membership(sh->sock, gs->family, &e->req) < 0) {
+            results[todo[i].req] = mp__last_error();
+            continue;
+        }
+        results[todo[i].req] = 0;
+        left++;
+        e->live = 0;
+        gs->table[todo[i].pos] = MP_TOMBSTONE;
+        gs->free_entries[gs->nfree++] = index;
+        gs->live--;
+        sh->count--;
+        if (!sh->listed) {
+            sh->listed = 1;
+            gs->roomy[gs->nroomy++] = e->shard;
+        }
+    }
+    mp_mutex_unlock(&gs->lock);
+    free(todo);
+    return left;
+}
+
+size_t mp_groupset_size(mp_groupset_t *gs)
+{
+    size_t n;
+    mp_mutex_lock(&gs->lock);
+    n = gs->live;
+    mp_mutex_unlock(&gs->lock);
+    return n;
+}
+
+size_t mp_groupset_sockets(mp_groupset_t *gs)
+{
+    size_t n;
+    mp_mutex_lock(&gs->lock);
+    n = gs->nshards;
+    mp_mutex_unlock(&gs->lock);
+    return n;
+}
+
+static int oldest_first(const void *a, const void *b)
+{
+    uint64_t x = ((const leave_t *)a)->order, y = ((const leave_t *)b)->order;
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+size_t mp_groupset_list(mp_groupset_t *gs, mp_join_t *reqs, mp_group_stats_t *stats,
+                        size_t max)
+{
+    leave_t *order;
+    size_t i, m = 0;
+
+    mp_mutex_lock(&gs->lock);
+    order = malloc((gs->nentries ? gs->nentries : 1) * sizeof(*order));
+    if (order != NULL) {
+        for (i = 0; i < gs->nentries; i++) {
+            if (gs->entries[i].live) {
+                order[m].order = gs->entries[i].order;
+                order[m].req = i;
+                m++;
+            }
+        }
+        qsort(order, m, sizeof(*order), oldest_first);
+        if (m > max)
+            m = max;
+        for (i = 0; i < m; i++) {
+            reqs[i] = gs->entries[order[i].req].req;
+            stats[i] = gs->entries[order[i].req].st;
+        }
+        free(order);
+    }
+    mp_mutex_unlock(&gs->lock);
+    return order == NULL ? 0 : m;
+}
+
+/* ---- receiving and statistics --------------------------------------------- */
+
+static uint64_t be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    int i;
+    for (i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* The sequence rules: a number above the highest leaves gaps for those in
+ * between; one below it fills a gap (reordered) unless it was seen already
+ * (duplicate).  Seen numbers are remembered 64 behind the highest; older
+ * ones count as reordered. */
+static void count_sequence(mp_group_stats_t *st, uint64_t seq)
+{
+    if (st->sequenced++ == 0) {
+        st->highest = seq;
+        st->window = 1;
+    } else if (seq > st->highest) {
+        uint64_t d = seq - st->highest;
+        st->gaps += d - 1;
+        st->window = d >= 64 ? 1 : (st->window << d) | 1;
+        st->highest = seq;
+    } else {
+        uint64_t d = st->highest - seq;
+        if (d < 64 && (st->window & (1ULL << d))) {
+            st->duplicates++;
+        } else {
+            if (d < 64)
+                st->window |= 1ULL << d;
+            st->reordered++;
+            if (st->gaps > 0)
+                st->gaps--;
+        }
+    }
+}
+
+static void account(mp_groupset_t *gs, mp_batch_t *b)
+{
+    int64_t now = 0;
+    size_t i;
+
+    for (i = 0; i < b->count; i++) {
+        gkey_t k;
+        entry_t *e;
+        int64_t t = b->timestamps[i];
+        const unsigned char *data = b->data + i * b->max_size;
+
+        if (b->groups[i].ss_family == 0)
+            continue;
+        k = make_key(&b->groups[i], &b->sources[i]);
+        e = find(gs, &k);                       /* a source-specific membership */
+        if (e == NULL) {
+            k = make_key(&b->groups[i], NULL);
+            e = find(gs, &k);
+        }
+        if (e == NULL)
+            continue;                           /* left since it was queued */
+        if (t == 0)
+            t = now ? now : (now = mp__realtime_ns());
+        e->st.datagrams++;
+        e->st.bytes += b->sizes[i];
+        if (e->st.first_ns == 0)
+            e->st.first_ns = t;
+        e->st.last_ns = t;
+        if (b->sizes[i] >= MP_SEQ_HEADER_SIZE && memcmp(data, MP_SEQ_MAGIC, 4) == 0)
+            count_sequence(&e->st, be64(data + 4));
+    }
+}
+
+/* Drains readable shards into b, in the order they were reported.  A shard
+ * that filled the batch may hold more: it goes to the back of the queue, so
+ * a busy shard cannot starve the others. */
+static void drain(mp_groupset_t *gs, mp_batch_t *b)
+{
+    while (gs->npending > 0 && b->count < b->max_datagrams) {
+        size_t si = gs->pending[gs->head];
+        shard_t *sh = &gs->shards[si];
+        int n = mp_recv_batch_append(sh->sock, b);
+        mp_evset_rearm(gs->events, sh->slot, MP_FD_READ);     /* a receive call */
+        gs->head = (gs->head + 1) % gs->cap_shards;
+        gs->npending--;
+        if (n > 0 && b->count == b->max_datagrams) {
+            gs->pending[(gs->head + gs->npending) % gs->cap_shards] = si;
+            gs->npending++;
+        } else {
+            sh->pending = 0;
+        }
+    }
+}
+
+int mp_groupset_recv(mp_groupset_t *gs, mp_batch_t *b, int timeout_ms)
+{
+    const mp_netevents_t *ev;
+    int n, i;
+
+    if (b == NULL || !b->metadata)
+        return mp__fail(MP_WSAEINVAL);     /* the group comes from the metadata */
+    mp_mutex_lock(&gs->lock);
+    b->count = 0;
+    if (gs->npending == 0) {
+        mp_evset_prepare(gs->events, &timeout_ms);
+        mp_mutex_unlock(&gs->lock);
+        n = mp_evset_poll(gs->events, timeout_ms);
+        mp_mutex_lock(&gs->lock);
+        if (n < 0) {
+            mp_mutex_unlock(&gs->lock);        /* leaves the error code alone */
+            return -1;
+        }
+        n = mp_evset_collect(gs->events, n, &ev);
+        for (i = 0; i < n; i++) {
+            size_t si = gs->by_slot[ev[i].slot];
+            if (!gs->shards[si].pending) {
+                gs->shards[si].pending = 1;
+                gs->pending[(gs->head + gs->npending) % gs->cap_shards] = si;
+                gs->npending++;
+            }
+        }
+    }
+    drain(gs, b);
+    account(gs, b);
+    mp_mutex_unlock(&gs->lock);
+    return (int)b->count;
+}

@@ -1,0 +1,199 @@
+# Group sets: the binding of mpoint.h's group set (groupset.c).  Arguments
+# are parsed into a C array with the GIL; the join and leave loops and the
+# receive's wait run with it released.  No Python object per group is made
+# on the way into the kernel.
+from libc.stdlib cimport malloc, free
+from libc.stdint cimport int64_t, uint64_t
+
+cdef extern from "mpoint.h" nogil:
+    ctypedef struct mp_groupset_t:
+        pass
+    ctypedef struct mp_group_stats_t:
+        uint64_t datagrams
+        uint64_t bytes
+        int64_t joined_ns
+        int64_t first_ns
+        int64_t last_ns
+        uint64_t sequenced
+        uint64_t gaps
+        uint64_t duplicates
+        uint64_t reordered
+        uint64_t highest
+    int mp_join_check(int family, const mp_join_t *req)
+    int mp_groupset_open(int family, unsigned short port, unsigned int ifindex,
+                         unsigned int per_socket, mp_groupset_t **out)
+    void mp_groupset_close(mp_groupset_t *gs)
+    long mp_groupset_join(mp_groupset_t *gs, const mp_join_t *reqs, size_t n, int *results)
+    long mp_groupset_leave(mp_groupset_t *gs, const mp_join_t *reqs, size_t n, int *results)
+    size_t mp_groupset_size(mp_groupset_t *gs)
+    size_t mp_groupset_sockets(mp_groupset_t *gs)
+    size_t mp_groupset_list(mp_groupset_t *gs, mp_join_t *reqs, mp_group_stats_t *stats,
+                            size_t max)
+    int mp_groupset_recv(mp_groupset_t *gs, mp_batch_t *batch, int timeout_ms)
+
+
+cdef class GroupSetCore:
+    """The C group set; mpoint.GroupSet wraps it."""
+    cdef mp_groupset_t *gs
+    cdef readonly int family
+    cdef readonly int port
+
+    def __cinit__(self, int family, port, unsigned int ifindex, unsigned int per_socket):
+        cdef long long p = _clamp(port)
+        if p < 1 or p > 65535:
+            from mpoint.errors import from_code
+            raise from_code("WSAEADDRNOTAVAIL", "GroupSet", f"port {port} is not 1..65535")
+        self.family = family
+        self.port = <int>p
+        if mp_groupset_open(family, <unsigned short>p, ifindex, per_socket, &self.gs) < 0:
+            _raise("GroupSet")
+
+    def __dealloc__(self):
+        mp_groupset_close(self.gs)
+
+    def close(self):
+        """Leaves every group, newest socket first, and frees the set."""
+        cdef mp_groupset_t *gs = self.gs
+        self.gs = NULL
+        with nogil:
+            mp_groupset_close(gs)
+
+    cdef int _live(self) except -1:
+        if self.gs == NULL:
+            from mpoint.errors import from_code
+            raise from_code("WSAENOTSOCK", "GroupSet", "the set is closed")
+        return 0
+
+    cdef mp_join_t *_requests(self, list groups, list errors) except NULL:
+        """(group, source) pairs as checked requests; errors[i] is set to the
+        exception for a pair that cannot be a membership (its request is
+        left empty, and the C loop reports it as not a session)."""
+        cdef Py_ssize_t i, n = len(groups)
+        cdef mp_join_t *reqs = <mp_join_t *>malloc(max(1, n) * sizeof(mp_join_t))
+        if reqs == NULL:
+            raise MemoryError()
+        try:
+            for i in range(n):
+                group, source = groups[i]
+                memset(&reqs[i], 0, sizeof(mp_join_t))
+                reqs[i].flags = MP_JL_RECEIVER_ONLY
+                try:
+                    _parse_address(self.family, (group, self.port), &reqs[i].group,
+                                   &reqs[i].group_len, "GroupSet")
+                    if source is not None:
+                        _parse_address(self.family, (source, 0), &reqs[i].source,
+                                       &reqs[i].source_len, "GroupSet")
+                    if mp_join_check(self.family, &reqs[i]) < 0:
+                        _raise("GroupSet")
+                except OSError as exc:
+                    errors[i] = exc
+                    memset(&reqs[i], 0, sizeof(mp_join_t))
+        except BaseException:
+            free(reqs)
+            raise
+        return reqs
+
+    def _run(self, list groups, bint join):
+        """join or leave (group, source) pairs -> list of platform codes
+        (0: done) or exceptions (arguments that are no membership)."""
+        self._live()
+        cdef Py_ssize_t n = len(groups), i
+        cdef list out = [None] * n
+        cdef mp_join_t *reqs = self._requests(groups, out)
+        cdef int *results = <int *>malloc(max(1, n) * sizeof(int))
+        cdef mp_groupset_t *gs = self.gs
+        cdef long rc
+        if results == NULL:
+            free(reqs)
+            raise MemoryError()
+        try:
+            with nogil:
+                if join:
+                    rc = mp_groupset_join(gs, reqs, <size_t>n, results)
+                else:
+                    rc = mp_groupset_leave(gs, reqs, <size_t>n, results)
+            if rc < 0:
+                _raise("GroupSet")
+            for i in range(n):
+                if out[i] is None:
+                    out[i] = results[i]
+            return out
+        finally:
+            free(reqs)
+            free(results)
+
+    def join(self, list groups):
+        return self._run(groups, True)
+
+    def leave(self, list groups):
+        return self._run(groups, False)
+
+    def size(self):
+        self._live()
+        return mp_groupset_size(self.gs)
+
+    def sockets(self):
+        self._live()
+        return mp_groupset_sockets(self.gs)
+
+    def members(self):
+        """[(group, source or None, stats tuple)], oldest membership first.
+        stats: (datagrams, bytes, joined_ns, first_ns, last_ns, sequenced,
+        gaps, duplicates, reordered)."""
+        self._live()
+        cdef size_t n = mp_groupset_size(self.gs), i
+        cdef size_t room = n if n > 0 else 1
+        cdef mp_join_t *reqs = <mp_join_t *>malloc(room * sizeof(mp_join_t))
+        cdef mp_group_stats_t *st = <mp_group_stats_t *>malloc(room * sizeof(mp_group_stats_t))
+        try:
+            if reqs == NULL or st == NULL:
+                raise MemoryError()
+            n = mp_groupset_list(self.gs, reqs, st, n)
+            return [(_host(&reqs[i].group),
+                     _host(&reqs[i].source) if reqs[i].source_len else None,
+                     (st[i].datagrams, st[i].bytes, st[i].joined_ns, st[i].first_ns,
+                      st[i].last_ns, st[i].sequenced, st[i].gaps, st[i].duplicates,
+                      st[i].reordered))
+                    for i in range(n)]
+        finally:
+            free(reqs)
+            free(st)
+
+    def recv(self, RecvBatch batch not None, timeout):
+        """Receives into batch from every member with data; see recv_batch."""
+        self._live()
+        cdef double deadline = 0.0, left
+        cdef int ms, n
+        cdef bint forever = timeout is None
+        cdef mp_groupset_t *gs = self.gs
+        cdef mp_batch_t *b = batch.b
+        if not forever:
+            left = timeout
+            if left < 0 or left != left:
+                raise ValueError("timeout must be non-negative or None")
+            deadline = _monotonic() + left
+        if not batch.metadata:
+            from mpoint.errors import from_code
+            raise from_code("WSAEINVAL", "GroupSet.recv_batch",
+                            "a group set needs a metadata batch: the group comes from it")
+        if batch.busy:
+            raise RuntimeError("another receive into this batch is running")
+        batch.busy = True
+        try:
+            while True:
+                if forever:
+                    ms = -1
+                else:
+                    left = deadline - _monotonic()
+                    ms = 0 if left <= 0 else <int>min(ceil(left * 1000.0), 2147483647.0)
+                with nogil:
+                    n = mp_groupset_recv(gs, b, ms)
+                if n < 0:
+                    if not mp_error_is_interrupt(mp_last_error()):
+                        _raise("GroupSet.recv_batch")
+                    PyErr_CheckSignals()
+                    n = 0
+                if n > 0 or ms == 0:
+                    return n
+        finally:
+            batch.busy = False

@@ -1,0 +1,233 @@
+"""GroupSet: thousands of receive-only memberships on one port.
+
+Linux caps memberships per socket (``net.ipv4.igmp_max_memberships``,
+default 20) and a join's cost grows with the memberships already on its
+socket; open-file limits stop one-socket-per-group designs.  A GroupSet
+spreads its memberships over as many sockets as it needs, a few per socket
+(the group of each datagram is read from its destination address), raises
+the soft file limit when it must (never above the hard limit), keeps
+cross-talk off, and watches all its sockets with one event set.  Joins and
+leaves are C loops with the GIL released; leaves and close go newest first,
+the kernel's cheap end.  Every membership keeps statistics (``stats()``).
+"""
+from __future__ import annotations
+
+import math
+import os
+import socket as _stdsocket
+import sys
+from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
+
+from . import _core, errors
+from .constants import JL_RECEIVER_ONLY
+
+__all__ = ["GroupSet", "GroupResult", "GroupStats", "Member"]
+
+# A membership: a group, or (group, source) for a source-specific one.
+Member = Union[str, Tuple[str, Optional[str]]]
+
+DEFAULT_PER_SOCKET = 20     # keeps the kernel's per-socket list walks short
+
+
+class GroupResult(NamedTuple):
+    """What a batch join or leave did: the members it did (in order) and,
+    for each it could not, the mpoint exception that says why."""
+
+    done: List[Member]
+    failed: Dict[Member, OSError]
+
+    @property
+    def joined(self) -> List[Member]:
+        return self.done
+
+    @property
+    def left(self) -> List[Member]:
+        return self.done
+
+
+class GroupStats(NamedTuple):
+    """One membership's counters.  Times are ns since the epoch (the clock
+    of the kernel's receive timestamps); ``join_delay_ns`` is RFC 3918's
+    group join delay: first datagram minus join, None before the first.
+    Sequence counts come from payloads that start with mpoint's header
+    (b"mpSQ" + 64-bit big-endian number; ``sequence_header``)."""
+
+    datagrams: int
+    bytes: int
+    joined_ns: int
+    first_ns: Optional[int]
+    last_ns: Optional[int]
+    join_delay_ns: Optional[int]
+    sequenced: int
+    gaps: int
+    duplicates: int
+    reordered: int
+
+
+def sequence_header(seq: int) -> bytes:
+    """The 12-byte header that makes a GroupSet count gaps, duplicates and
+    reordering; put it at the start of each datagram's payload."""
+    return b"mpSQ" + seq.to_bytes(8, "big")
+
+
+def _kernel_per_socket(family: int) -> int:
+    """How many memberships one socket may hold here."""
+    if sys.platform == "win32":
+        return 1                              # WSAJoinLeaf: one group per socket
+    if sys.platform.startswith("linux") and family == _stdsocket.AF_INET:
+        try:
+            with open("/proc/sys/net/ipv4/igmp_max_memberships") as f:
+                return max(1, min(DEFAULT_PER_SOCKET, int(f.read())))
+        except (OSError, ValueError):
+            pass
+    return DEFAULT_PER_SOCKET
+
+
+def _pair(member: Member) -> Tuple[str, Optional[str]]:
+    if isinstance(member, str):
+        return member, None
+    if isinstance(member, tuple) and len(member) == 2:
+        return member[0], member[1]
+    raise TypeError(f"a member is a group or (group, source), not {member!r}")
+
+
+def _key(group: str, source: Optional[str]) -> Member:
+    return group if source is None else (group, source)
+
+
+class GroupSet:
+    """Receive-only memberships of many groups on ``port`` and one
+    ``interface`` (index, name or address; None: the system's choice)."""
+
+    def __init__(self, port: int, *, family: int = _stdsocket.AF_INET,
+                 interface: Union[None, int, str] = None,
+                 per_socket: Optional[int] = None) -> None:
+        if family not in (_stdsocket.AF_INET, _stdsocket.AF_INET6):
+            raise errors.from_code("WSAEAFNOSUPPORT", "GroupSet")
+        if per_socket is None:
+            per_socket = _kernel_per_socket(family)
+        elif isinstance(per_socket, bool) or not isinstance(per_socket, int) \
+                or not 1 <= per_socket <= 4096:
+            raise ValueError("per_socket must be an int in 1..4096")
+        self._per_socket = per_socket
+        self._core: Any = _core.GroupSetCore(int(family), port, _core.interface_index(interface),
+                                             per_socket)
+        self.family = family
+        self.port = int(port)
+
+    # -- joining and leaving --------------------------------------------------
+    def join(self, group: str, source: Optional[str] = None,
+             flags: int = JL_RECEIVER_ONLY) -> None:
+        """Joins one group (source-specific with ``source``); raises its error."""
+        if flags != JL_RECEIVER_ONLY:
+            raise errors.from_code("WSAEINVAL", "GroupSet.join",
+                                   "a group set only receives: flags must be JL_RECEIVER_ONLY")
+        result = self.join_many([_key(group, source)])
+        if result.failed:
+            raise next(iter(result.failed.values()))
+
+    def join_many(self, groups: Iterable[Member]) -> GroupResult:
+        """Joins every member; a failure part-way leaves the others joined
+        and is reported per member (the set stays consistent)."""
+        pairs = [_pair(m) for m in groups]
+        self._raise_file_limit(len(pairs))
+        return self._result(pairs, self._core.join(pairs), "GroupSet.join_many")
+
+    def leave(self, group: str, source: Optional[str] = None) -> None:
+        """Leaves one membership; WSAENOTCONN if it is not one."""
+        result = self.leave_many([_key(group, source)])
+        if result.failed:
+            raise next(iter(result.failed.values()))
+
+    def leave_many(self, groups: Iterable[Member]) -> GroupResult:
+        """Leaves every member given, newest membership first."""
+        pairs = [_pair(m) for m in groups]
+        return self._result(pairs, self._core.leave(pairs), "GroupSet.leave_many")
+
+    @staticmethod
+    def _result(pairs: List[Tuple[str, Optional[str]]], codes: List[Any],
+                call: str) -> GroupResult:
+        done: List[Member] = []
+        failed: Dict[Member, OSError] = {}
+        for (group, source), code in zip(pairs, codes):
+            key = _key(group, source)
+            if code == 0:
+                done.append(key)
+            elif isinstance(code, OSError):
+                failed[key] = code
+            else:
+                failed[key] = errors.from_code(code, call, f"{key}")
+        return GroupResult(done, failed)
+
+    def _raise_file_limit(self, adding: int) -> None:
+        """Makes room for the sockets ``adding`` more members may need."""
+        try:
+            import resource
+        except ImportError:           # Windows: no descriptor limit of this kind
+            return
+        sockets = math.ceil((len(self) + adding) / self._per_socket) - self.sockets + 1
+        if sockets <= 0:
+            return
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        try:
+            in_use = len(os.listdir("/proc/self/fd" if os.path.isdir("/proc/self/fd")
+                                    else "/dev/fd"))
+        except OSError:
+            in_use = soft
+        need = in_use + sockets + 16
+        if soft != resource.RLIM_INFINITY and need > soft:
+            target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+    # -- receiving ---------------------------------------------------------------
+    def recv_batch(self, batch: "_core.RecvBatch", timeout: Optional[float] = None) -> int:
+        """Receives from every member with data into ``batch`` (a metadata
+        batch: each datagram's ``.group`` says which member it came to) and
+        counts each in that member's statistics.  Returns how many arrived:
+        0 when none did within ``timeout`` seconds (None: wait forever)."""
+        return int(self._core.recv(batch, timeout))
+
+    def stats(self) -> Dict[Member, GroupStats]:
+        """A snapshot of every membership's counters; receiving goes on."""
+        out: Dict[Member, GroupStats] = {}
+        for group, source, raw in self._core.members():
+            datagrams, nbytes, joined, first, last, sequenced, gaps, dups, reord = raw
+            out[_key(group, source)] = GroupStats(
+                datagrams, nbytes, joined, first or None, last or None,
+                first - joined if first else None, sequenced, gaps, dups, reord)
+        return out
+
+    # -- the set ---------------------------------------------------------------------
+    @property
+    def sockets(self) -> int:
+        """How many sockets hold the memberships."""
+        return int(self._core.sockets())
+
+    def __len__(self) -> int:
+        return int(self._core.size())
+
+    def __iter__(self) -> Iterator[Member]:
+        """The members, oldest first."""
+        return iter([_key(g, s) for g, s, _ in self._core.members()])
+
+    def __contains__(self, member: object) -> bool:
+        try:
+            return member in set(self)
+        except TypeError:
+            return False
+
+    def close(self) -> None:
+        """Leaves every group (newest first) and closes the sockets."""
+        self._core.close()
+
+    def __enter__(self) -> "GroupSet":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        try:
+            return f"<GroupSet port={self.port} members={len(self)} sockets={self.sockets}>"
+        except OSError:
+            return f"<GroupSet port={self.port} closed>"
