@@ -18,7 +18,15 @@
 #include "mp_mutex.h"
 
 #define MP_NO_ENTRY ((size_t)-1)
-#define MP_TOMBSTONE ((size_t)-2)
+#define MP_EMPTY 0xffffffffu          /* table slot states (slot_t.index) */
+#define MP_TOMBSTONE 0xfffffffeu
+
+/* A table slot: the entry's index and 32 more bits of its key's hash, so a
+ * probe past other keys reads the table only, never their entries. */
+typedef struct {
+    uint32_t index;
+    uint32_t tag;
+} slot_t;
 
 typedef struct {
     mp_sock_t sock;
@@ -29,18 +37,19 @@ typedef struct {
     unsigned char pending;       /* in gs->pending */
 } shard_t;
 
+typedef struct {                 /* what identifies a membership */
+    unsigned char family, has_source;
+    unsigned char group[16], source[16];
+} gkey_t;
+
 typedef struct {
+    gkey_t key;
     mp_join_t req;
     mp_group_stats_t st;
     uint64_t order;              /* join order: leaves go newest first */
     size_t shard;
     int live;
 } entry_t;
-
-typedef struct {                 /* what identifies a membership */
-    unsigned char family, has_source;
-    unsigned char group[16], source[16];
-} gkey_t;
 
 struct mp_groupset {
     int family;
@@ -56,7 +65,8 @@ struct mp_groupset {
     entry_t *entries;
     size_t nentries, cap_entries, live;
     size_t *free_entries, nfree;
-    size_t *table, table_cap, table_used;   /* open addressing: entry index */
+    slot_t *table;                       /* open addressing, linear probing */
+    size_t table_cap, table_used;
     uint64_t next_order;
 };
 
@@ -91,67 +101,77 @@ static gkey_t make_key(const struct sockaddr_storage *group, const struct sockad
     return k;
 }
 
-static gkey_t entry_key(const entry_t *e)
-{
-    return make_key(&e->req.group, e->req.source_len ? &e->req.source : NULL);
-}
-
+/* A multiply-xorshift mix of the key's words: groups differ in a few
+ * bytes, and every bit of those must reach the table index. */
 static size_t hash_key(const gkey_t *k)
 {
-    const unsigned char *p = (const unsigned char *)k;
-    uint64_t h = 1469598103934665603ULL;          /* FNV-1a */
-    size_t i;
-    for (i = 0; i < sizeof(*k); i++)
-        h = (h ^ p[i]) * 1099511628211ULL;
-    return (size_t)(h ^ (h >> 29));
+    uint64_t w[5] = {0, 0, 0, 0, 0}, h = 0x9e3779b97f4a7c15ULL;
+    int i;
+
+    memcpy(w, k, sizeof(*k));
+    for (i = 0; i < 5; i++) {
+        h ^= w[i];
+        h *= 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 31;
+    }
+    return (size_t)h;
 }
 
 /* The table position holding k, or MP_NO_ENTRY. */
 static size_t find_pos(const mp_groupset_t *gs, const gkey_t *k)
 {
-    size_t mask = gs->table_cap - 1, pos;
+    size_t mask = gs->table_cap - 1, h, pos;
+    uint32_t tag;
 
     if (gs->table_cap == 0)
         return MP_NO_ENTRY;
-    for (pos = hash_key(k) & mask;; pos = (pos + 1) & mask) {
-        size_t e = gs->table[pos];
-        if (e == MP_NO_ENTRY)
+    h = hash_key(k);
+    tag = (uint32_t)(h >> 32);
+    for (pos = h & mask;; pos = (pos + 1) & mask) {
+        const slot_t *sl = &gs->table[pos];
+        if (sl->index == MP_EMPTY)
             return MP_NO_ENTRY;
-        if (e != MP_TOMBSTONE) {
-            gkey_t other = entry_key(&gs->entries[e]);
-            if (memcmp(&other, k, sizeof(*k)) == 0)
-                return pos;
-        }
+        if (sl->index != MP_TOMBSTONE && sl->tag == tag &&
+            memcmp(&gs->entries[sl->index].key, k, sizeof(*k)) == 0)
+            return pos;
     }
 }
 
 static entry_t *find(mp_groupset_t *gs, const gkey_t *k)
 {
     size_t pos = find_pos(gs, k);
-    return pos == MP_NO_ENTRY ? NULL : &gs->entries[gs->table[pos]];
+    return pos == MP_NO_ENTRY ? NULL : &gs->entries[gs->table[pos].index];
+}
+
+static void place(slot_t *table, size_t mask, size_t index, const gkey_t *k, int count_new,
+                  size_t *used)
+{
+    size_t h = hash_key(k), pos = h & mask;
+
+    while (table[pos].index != MP_EMPTY && table[pos].index != MP_TOMBSTONE)
+        pos = (pos + 1) & mask;
+    if (table[pos].index == MP_EMPTY && count_new)
+        (*used)++;
+    table[pos].index = (uint32_t)index;
+    table[pos].tag = (uint32_t)(h >> 32);
 }
 
 static int rehash(mp_groupset_t *gs, size_t cap)
 {
-    size_t *t = malloc(cap * sizeof(*t)), i;
+    slot_t *t = malloc(cap * sizeof(*t));
+    size_t i, used = 0;
 
     if (t == NULL)
         return -1;
     for (i = 0; i < cap; i++)
-        t[i] = MP_NO_ENTRY;
-    for (i = 0; i < gs->nentries; i++) {
-        if (gs->entries[i].live) {
-            gkey_t k = entry_key(&gs->entries[i]);
-            size_t pos = hash_key(&k) & (cap - 1);
-            while (t[pos] != MP_NO_ENTRY)
-                pos = (pos + 1) & (cap - 1);
-            t[pos] = i;
-        }
-    }
+        t[i].index = MP_EMPTY;
+    for (i = 0; i < gs->nentries; i++)
+        if (gs->entries[i].live)
+            place(t, cap - 1, i, &gs->entries[i].key, 1, &used);
     free(gs->table);
     gs->table = t;
     gs->table_cap = cap;
-    gs->table_used = gs->live;
+    gs->table_used = used;
     return 0;
 }
 
@@ -167,7 +187,10 @@ static int reserve_entry(mp_groupset_t *gs)
     }
     if (gs->nfree == 0 && gs->nentries == gs->cap_entries) {
         size_t cap = gs->cap_entries ? gs->cap_entries * 2 : 64;
-        void *p = realloc(gs->entries, cap * sizeof(*gs->entries));
+        void *p;
+        if (cap >= MP_TOMBSTONE)                /* indexes are 32-bit in the table */
+            return -1;
+        p = realloc(gs->entries, cap * sizeof(*gs->entries));
         if (p == NULL)
             return -1;
         gs->entries = p;
@@ -181,14 +204,7 @@ static int reserve_entry(mp_groupset_t *gs)
 
 static void insert(mp_groupset_t *gs, size_t index)
 {
-    gkey_t k = entry_key(&gs->entries[index]);
-    size_t mask = gs->table_cap - 1, pos = hash_key(&k) & mask;
-
-    while (gs->table[pos] != MP_NO_ENTRY && gs->table[pos] != MP_TOMBSTONE)
-        pos = (pos + 1) & mask;
-    if (gs->table[pos] == MP_NO_ENTRY)
-        gs->table_used++;
-    gs->table[pos] = index;
+    place(gs->table, gs->table_cap - 1, index, &gs->entries[index].key, 1, &gs->table_used);
 }
 
 /* ---- shards ------------------------------------------------------------- */
@@ -355,6 +371,7 @@ static int join_one(mp_groupset_t *gs, const mp_join_t *in)
     index = gs->nfree ? gs->free_entries[--gs->nfree] : gs->nentries++;
     e = &gs->entries[index];
     memset(e, 0, sizeof(*e));
+    e->key = k;
     e->req = req;
     e->shard = si;
     e->live = 1;
@@ -408,14 +425,14 @@ long mp_groupset_leave(mp_groupset_t *gs, const mp_join_t *reqs, size_t n, int *
             results[i] = code_of(MP_WSAENOTCONN);
             continue;
         }
-        todo[m].order = gs->entries[gs->table[pos]].order;
+        todo[m].order = gs->entries[gs->table[pos].index].order;
         todo[m].pos = pos;
         todo[m].req = i;
         m++;
     }
     qsort(todo, m, sizeof(*todo), newest_first);
     for (i = 0; i < m; i++) {
-        size_t index = gs->table[todo[i].pos];
+        size_t index = gs->table[todo[i].pos].index;
         entry_t *e;
         shard_t *sh;
         if (index == MP_TOMBSTONE) {        /* named twice in reqs */
@@ -431,7 +448,7 @@ long mp_groupset_leave(mp_groupset_t *gs, const mp_join_t *reqs, size_t n, int *
         results[todo[i].req] = 0;
         left++;
         e->live = 0;
-        gs->table[todo[i].pos] = MP_TOMBSTONE;
+        gs->table[todo[i].pos].index = MP_TOMBSTONE;
         gs->free_entries[gs->nfree++] = index;
         gs->live--;
         sh->count--;

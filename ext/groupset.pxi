@@ -4,6 +4,10 @@
 # on the way into the kernel.
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport strlen
+
+cdef extern from "Python.h":
+    const char *PyUnicode_AsUTF8AndSize(object unicode, Py_ssize_t *size) except NULL
 
 cdef extern from "mpoint.h" nogil:
     ctypedef struct mp_groupset_t:
@@ -64,42 +68,64 @@ cdef class GroupSetCore:
             raise from_code("WSAENOTSOCK", "GroupSet", "the set is closed")
         return 0
 
-    cdef mp_join_t *_requests(self, list groups, list errors) except NULL:
-        """(group, source) pairs as checked requests; errors[i] is set to the
-        exception for a pair that cannot be a membership (its request is
-        left empty, and the C loop reports it as not a session)."""
-        cdef Py_ssize_t i, n = len(groups)
+    cdef int _address(self, object host, int port, sockaddr_storage *out,
+                      mp_socklen_t *out_len) except -1:
+        """A numeric address straight from the str's UTF-8 (no copy)."""
+        cdef Py_ssize_t size
+        cdef const char *text
+        if not isinstance(host, str):
+            raise TypeError(f"a group or source must be str, not {type(host).__name__}")
+        text = PyUnicode_AsUTF8AndSize(host, &size)
+        if <size_t>size != strlen(text):
+            text = NULL                     # an embedded NUL: malformed
+        if mp_parse_address(self.family, text, port, 0, 0, out, out_len) < 0:
+            _raise("GroupSet")
+        return 0
+
+    cdef mp_join_t *_requests(self, list members, list errors) except NULL:
+        """Members (a group, or (group, source)) as checked requests; for one
+        that cannot be a membership errors[i] gets its exception and its
+        request is left empty (the C loop then skips it as not a session)."""
+        cdef Py_ssize_t i, n = len(members)
         cdef mp_join_t *reqs = <mp_join_t *>malloc(max(1, n) * sizeof(mp_join_t))
+        cdef mp_join_t *r
         if reqs == NULL:
             raise MemoryError()
         try:
             for i in range(n):
-                group, source = groups[i]
-                memset(&reqs[i], 0, sizeof(mp_join_t))
-                reqs[i].flags = MP_JL_RECEIVER_ONLY
+                m = members[i]
+                r = &reqs[i]
+                memset(r, 0, sizeof(mp_join_t))
+                r.flags = MP_JL_RECEIVER_ONLY
+                if isinstance(m, str):
+                    group, source = m, None
+                elif isinstance(m, tuple) and len(<tuple>m) == 2:
+                    group, source = m
+                else:
+                    raise TypeError(f"a member is a group or (group, source), not {m!r}")
                 try:
-                    _parse_address(self.family, (group, self.port), &reqs[i].group,
-                                   &reqs[i].group_len, "GroupSet")
+                    self._address(group, self.port, &r.group, &r.group_len)
                     if source is not None:
-                        _parse_address(self.family, (source, 0), &reqs[i].source,
-                                       &reqs[i].source_len, "GroupSet")
-                    if mp_join_check(self.family, &reqs[i]) < 0:
+                        self._address(source, 0, &r.source, &r.source_len)
+                    if mp_join_check(self.family, r) < 0:
                         _raise("GroupSet")
                 except OSError as exc:
-                    errors[i] = exc
-                    memset(&reqs[i], 0, sizeof(mp_join_t))
+                    if errors[i] is None:
+                        errors[i] = exc
+                    memset(r, 0, sizeof(mp_join_t))
         except BaseException:
             free(reqs)
             raise
         return reqs
 
-    def _run(self, list groups, bint join):
-        """join or leave (group, source) pairs -> list of platform codes
-        (0: done) or exceptions (arguments that are no membership)."""
+    def _run(self, list members, bint join):
+        """Joins or leaves members -> None when every one succeeded, else a
+        list: 0 (done), a platform code, or the exception of a member that
+        cannot be a membership."""
         self._live()
-        cdef Py_ssize_t n = len(groups), i
+        cdef Py_ssize_t n = len(members), i
         cdef list out = [None] * n
-        cdef mp_join_t *reqs = self._requests(groups, out)
+        cdef mp_join_t *reqs = self._requests(members, out)
         cdef int *results = <int *>malloc(max(1, n) * sizeof(int))
         cdef mp_groupset_t *gs = self.gs
         cdef long rc
@@ -114,6 +140,8 @@ cdef class GroupSetCore:
                     rc = mp_groupset_leave(gs, reqs, <size_t>n, results)
             if rc < 0:
                 _raise("GroupSet")
+            if rc == n:
+                return None
             for i in range(n):
                 if out[i] is None:
                     out[i] = results[i]

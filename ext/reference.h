@@ -22,3 +22,18 @@ long long mp_ref_wakeups(mp_sock_t tx, mp_sock_t rx, const mp_sock_t *idle, int 
                          int rounds);
 
 #endif /* MP_REFERENCE_H */
+
+/* ---- joins (posix/reference_joins_linux.c) ----------------------------------
+ * Makes the sockets (bound to port, cross-talk off) and joins reqs[0..n)
+ * with MCAST_JOIN_GROUP, per_socket memberships per socket (0 or n or more:
+ * one socket); then leaves them (newest_first or oldest
+ * first), then joins again and closes the sockets (newest socket first or
+ * oldest first).  Elapsed ns of each phase in out[0..3): join, leave, close.
+ * -1 with the platform error if a call failed. */
+int mp_ref_joins(int family, unsigned short port, const mp_join_t *reqs, size_t n,
+                 size_t per_socket, int newest_first, long long out[3]);
+
+/* Sends one datagram of size bytes to each of groups[0..n) in turn from s,
+ * for duration_ms; returns datagrams sent or -1. */
+long long mp_ref_send_round_robin(mp_sock_t s, const mp_join_t *groups, size_t n, int size,
+                                  int duration_ms);

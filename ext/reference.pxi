@@ -42,3 +42,58 @@ def reference_wakeups(tx, rx, list idle, int rounds):
     if ns < 0:
         _raise("reference_wakeups")
     return ns
+
+
+cdef extern from "reference.h" nogil:
+    int mp_ref_joins(int family, unsigned short port, const mp_join_t *reqs, size_t n,
+                     size_t per_socket, int newest_first, long long out[3])
+    long long mp_ref_send_round_robin(mp_sock_t s, const mp_join_t *groups, size_t n, int size,
+                                      int duration_ms)
+
+
+cdef mp_join_t *_group_array(int family, list groups, int port) except NULL:
+    cdef Py_ssize_t i, n = len(groups)
+    cdef mp_join_t *reqs = <mp_join_t *>malloc(max(1, n) * sizeof(mp_join_t))
+    if reqs == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            memset(&reqs[i], 0, sizeof(mp_join_t))
+            _parse_address(family, (groups[i], port), &reqs[i].group, &reqs[i].group_len,
+                           "reference")
+    except BaseException:
+        free(reqs)
+        raise
+    return reqs
+
+
+def reference_joins(int family, int port, list groups, size_t per_socket, bint newest_first):
+    """C: join, leave, rejoin and close -> (join ns, leave ns, close ns)."""
+    cdef long long out[3]
+    cdef mp_join_t *reqs = _group_array(family, groups, port)
+    cdef size_t n = len(groups)
+    cdef int rc
+    try:
+        with nogil:
+            rc = mp_ref_joins(family, <unsigned short>port, reqs, n, per_socket, newest_first, out)
+    finally:
+        free(reqs)
+    if rc < 0:
+        _raise("reference_joins")
+    return out[0], out[1], out[2]
+
+
+def reference_send_round_robin(fd, int family, list groups, int port, int size, int duration_ms):
+    """C: send to every group in turn for duration_ms (GIL released) -> count."""
+    cdef mp_join_t *reqs = _group_array(family, groups, port)
+    cdef size_t n = len(groups)
+    cdef mp_sock_t s = _handle(fd)
+    cdef long long sent
+    try:
+        with nogil:
+            sent = mp_ref_send_round_robin(s, reqs, n, size, duration_ms)
+    finally:
+        free(reqs)
+    if sent < 0:
+        _raise("reference_send_round_robin")
+    return sent

@@ -129,9 +129,9 @@ class GroupSet:
     def join_many(self, groups: Iterable[Member]) -> GroupResult:
         """Joins every member; a failure part-way leaves the others joined
         and is reported per member (the set stays consistent)."""
-        pairs = [_pair(m) for m in groups]
-        self._raise_file_limit(len(pairs))
-        return self._result(pairs, self._core.join(pairs), "GroupSet.join_many")
+        members = list(groups)
+        self._raise_file_limit(len(members))
+        return self._result(members, self._core.join(members), "GroupSet.join_many")
 
     def leave(self, group: str, source: Optional[str] = None) -> None:
         """Leaves one membership; WSAENOTCONN if it is not one."""
@@ -141,16 +141,17 @@ class GroupSet:
 
     def leave_many(self, groups: Iterable[Member]) -> GroupResult:
         """Leaves every member given, newest membership first."""
-        pairs = [_pair(m) for m in groups]
-        return self._result(pairs, self._core.leave(pairs), "GroupSet.leave_many")
+        members = list(groups)
+        return self._result(members, self._core.leave(members), "GroupSet.leave_many")
 
     @staticmethod
-    def _result(pairs: List[Tuple[str, Optional[str]]], codes: List[Any],
-                call: str) -> GroupResult:
+    def _result(members: List[Member], codes: Optional[List[Any]], call: str) -> GroupResult:
+        keys = [_key(*_pair(m)) for m in members]      # (g, None) is spelled g
+        if codes is None:                                # every one succeeded
+            return GroupResult(keys, {})
         done: List[Member] = []
         failed: Dict[Member, OSError] = {}
-        for (group, source), code in zip(pairs, codes):
-            key = _key(group, source)
+        for key, code in zip(keys, codes):
             if code == 0:
                 done.append(key)
             elif isinstance(code, OSError):
@@ -169,6 +170,8 @@ class GroupSet:
         if sockets <= 0:
             return
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft == resource.RLIM_INFINITY or sockets + 64 < soft // 2:
+            return                    # plenty: skip counting descriptors
         try:
             in_use = len(os.listdir("/proc/self/fd" if os.path.isdir("/proc/self/fd")
                                     else "/dev/fd"))
