@@ -42,13 +42,12 @@ typedef struct {                 /* what identifies a membership */
     unsigned char group[16], source[16];
 } gkey_t;
 
-typedef struct {
-    gkey_t key;
-    mp_join_t req;
-    mp_group_stats_t st;
-    uint64_t order;              /* join order: leaves go newest first */
-    size_t shard;
+typedef struct {                 /* small: 20,000 of them stay in cache */
+    gkey_t key;                  /* the request is rebuilt from it (request_of) */
     int live;
+    size_t shard;
+    uint64_t order;              /* join order: leaves go newest first */
+    mp_group_stats_t st;
 } entry_t;
 
 struct mp_groupset {
@@ -99,6 +98,43 @@ static gkey_t make_key(const struct sockaddr_storage *group, const struct sockad
         addr_bytes(source, k.source);
     }
     return k;
+}
+
+/* The membership request of an entry: its key on the set's port and
+ * interface. */
+static void request_of(const mp_groupset_t *gs, const entry_t *e, mp_join_t *req)
+{
+    memset(req, 0, sizeof(*req));
+    req->flags = MP_JL_RECEIVER_ONLY;
+    req->ifindex = gs->ifindex;
+    if (e->key.family == AF_INET) {
+        struct sockaddr_in *g = (struct sockaddr_in *)&req->group;
+        g->sin_family = AF_INET;
+        g->sin_port = htons(gs->port);
+        memcpy(&g->sin_addr, e->key.group, 4);
+        req->group_len = (mp_socklen_t)sizeof(*g);
+        if (e->key.has_source) {
+            struct sockaddr_in *src = (struct sockaddr_in *)&req->source;
+            src->sin_family = AF_INET;
+            memcpy(&src->sin_addr, e->key.source, 4);
+            req->source_len = (mp_socklen_t)sizeof(*src);
+        }
+    } else {
+        struct sockaddr_in6 *g = (struct sockaddr_in6 *)&req->group;
+        g->sin6_family = AF_INET6;
+        g->sin6_port = htons(gs->port);
+        memcpy(&g->sin6_addr, e->key.group, 16);
+        req->group_len = (mp_socklen_t)sizeof(*g);
+        if (e->key.has_source) {
+            struct sockaddr_in6 *src = (struct sockaddr_in6 *)&req->source;
+            src->sin6_family = AF_INET6;
+            memcpy(&src->sin6_addr, e->key.source, 16);
+            req->source_len = (mp_socklen_t)sizeof(*src);
+        }
+    }
+    MP_SET_SA_LEN(&req->group, req->group_len);
+    if (req->source_len)
+        MP_SET_SA_LEN(&req->source, req->source_len);
 }
 
 /* A multiply-xorshift mix of the key's words: groups differ in a few
@@ -372,7 +408,6 @@ static int join_one(mp_groupset_t *gs, const mp_join_t *in)
     e = &gs->entries[index];
     memset(e, 0, sizeof(*e));
     e->key = k;
-    e->req = req;
     e->shard = si;
     e->live = 1;
     e->order = gs->next_order++;
@@ -414,6 +449,7 @@ long mp_groupset_leave(mp_groupset_t *gs, const mp_join_t *reqs, size_t n, int *
     leave_t *todo = malloc((n ? n : 1) * sizeof(*todo));
     size_t i, m = 0;
     long left = 0;
+    mp_join_t req;
 
     if (todo == NULL)
         return mp__fail(MP_WSAENOBUFS);
@@ -441,7 +477,8 @@ long mp_groupset_leave(mp_groupset_t *gs, const mp_join_t *reqs, size_t n, int *
         }
         e = &gs->entries[index];
         sh = &gs->shards[e->shard];
-        if (mp__drop_membership(sh->sock, gs->family, &e->req) < 0) {
+        request_of(gs, e, &req);
+        if (mp__drop_membership(sh->sock, gs->family, &req) < 0) {
             results[todo[i].req] = mp__last_error();
             continue;
         }
@@ -506,7 +543,7 @@ size_t mp_groupset_list(mp_groupset_t *gs, mp_join_t *reqs, mp_group_stats_t *st
         if (m > max)
             m = max;
         for (i = 0; i < m; i++) {
-            reqs[i] = gs->entries[order[i].req].req;
+            request_of(gs, &gs->entries[order[i].req], &reqs[i]);
             stats[i] = gs->entries[order[i].req].st;
         }
         free(order);

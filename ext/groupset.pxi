@@ -82,7 +82,7 @@ cdef class GroupSetCore:
             _raise("GroupSet")
         return 0
 
-    cdef mp_join_t *_requests(self, list members, list errors) except NULL:
+    cdef mp_join_t *_requests(self, list members, list errors, list keys) except NULL:
         """Members (a group, or (group, source)) as checked requests; for one
         that cannot be a membership errors[i] gets its exception and its
         request is left empty (the C loop then skips it as not a session)."""
@@ -101,6 +101,8 @@ cdef class GroupSetCore:
                     group, source = m, None
                 elif isinstance(m, tuple) and len(<tuple>m) == 2:
                     group, source = m
+                    if source is None:
+                        m = group                   # (group, None) is spelled group
                 else:
                     raise TypeError(f"a member is a group or (group, source), not {m!r}")
                 try:
@@ -113,19 +115,22 @@ cdef class GroupSetCore:
                     if errors[i] is None:
                         errors[i] = exc
                     memset(r, 0, sizeof(mp_join_t))
+                keys.append(m)
         except BaseException:
             free(reqs)
             raise
         return reqs
 
     def _run(self, list members, bint join):
-        """Joins or leaves members -> None when every one succeeded, else a
-        list: 0 (done), a platform code, or the exception of a member that
+        """Joins or leaves members -> (keys, codes): keys are the members as
+        the set names them; codes is None when every one succeeded, else a
+        list of 0 (done), a platform code, or the exception of a member that
         cannot be a membership."""
         self._live()
         cdef Py_ssize_t n = len(members), i
         cdef list out = [None] * n
-        cdef mp_join_t *reqs = self._requests(members, out)
+        cdef list keys = []
+        cdef mp_join_t *reqs = self._requests(members, out, keys)
         cdef int *results = <int *>malloc(max(1, n) * sizeof(int))
         cdef mp_groupset_t *gs = self.gs
         cdef long rc
@@ -141,11 +146,11 @@ cdef class GroupSetCore:
             if rc < 0:
                 _raise("GroupSet")
             if rc == n:
-                return None
+                return keys, None
             for i in range(n):
                 if out[i] is None:
                     out[i] = results[i]
-            return out
+            return keys, out
         finally:
             free(reqs)
             free(results)

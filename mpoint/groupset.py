@@ -83,14 +83,6 @@ def _kernel_per_socket(family: int) -> int:
     return DEFAULT_PER_SOCKET
 
 
-def _pair(member: Member) -> Tuple[str, Optional[str]]:
-    if isinstance(member, str):
-        return member, None
-    if isinstance(member, tuple) and len(member) == 2:
-        return member[0], member[1]
-    raise TypeError(f"a member is a group or (group, source), not {member!r}")
-
-
 def _key(group: str, source: Optional[str]) -> Member:
     return group if source is None else (group, source)
 
@@ -129,9 +121,10 @@ class GroupSet:
     def join_many(self, groups: Iterable[Member]) -> GroupResult:
         """Joins every member; a failure part-way leaves the others joined
         and is reported per member (the set stays consistent)."""
-        members = list(groups)
+        members = groups if isinstance(groups, list) else list(groups)
         self._raise_file_limit(len(members))
-        return self._result(members, self._core.join(members), "GroupSet.join_many")
+        keys, codes = self._core.join(members)
+        return self._result(keys, codes, "GroupSet.join_many")
 
     def leave(self, group: str, source: Optional[str] = None) -> None:
         """Leaves one membership; WSAENOTCONN if it is not one."""
@@ -141,12 +134,12 @@ class GroupSet:
 
     def leave_many(self, groups: Iterable[Member]) -> GroupResult:
         """Leaves every member given, newest membership first."""
-        members = list(groups)
-        return self._result(members, self._core.leave(members), "GroupSet.leave_many")
+        members = groups if isinstance(groups, list) else list(groups)
+        keys, codes = self._core.leave(members)
+        return self._result(keys, codes, "GroupSet.leave_many")
 
     @staticmethod
-    def _result(members: List[Member], codes: Optional[List[Any]], call: str) -> GroupResult:
-        keys = [_key(*_pair(m)) for m in members]      # (g, None) is spelled g
+    def _result(keys: List[Member], codes: Optional[List[Any]], call: str) -> GroupResult:
         if codes is None:                                # every one succeeded
             return GroupResult(keys, {})
         done: List[Member] = []
