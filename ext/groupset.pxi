@@ -41,6 +41,7 @@ cdef class GroupSetCore:
     cdef mp_groupset_t *gs
     cdef readonly int family
     cdef readonly int port
+    cdef int receiving              # recv calls in progress (their waits hold gs)
 
     def __cinit__(self, int family, port, unsigned int ifindex, unsigned int per_socket):
         cdef long long p = _clamp(port)
@@ -57,6 +58,8 @@ cdef class GroupSetCore:
 
     def close(self):
         """Leaves every group, newest socket first, and frees the set."""
+        if self.receiving:
+            raise RuntimeError("GroupSet.close() while another thread receives from it")
         cdef mp_groupset_t *gs = self.gs
         self.gs = NULL
         with nogil:
@@ -212,6 +215,7 @@ cdef class GroupSetCore:
         if batch.busy:
             raise RuntimeError("another receive into this batch is running")
         batch.busy = True
+        self.receiving += 1
         try:
             while True:
                 if forever:
@@ -229,4 +233,5 @@ cdef class GroupSetCore:
                 if n > 0 or ms == 0:
                     return n
         finally:
+            self.receiving -= 1
             batch.busy = False

@@ -14,6 +14,7 @@ from . import _core, errors
 from .constants import JL_BOTH, JoinFlag, Plane, SocketFlag
 
 _FD_READ, _FD_CONNECT = 0x01, 0x10
+_JOIN_FLAGS = {int(f): f for f in JoinFlag}      # valid here: C checked the value
 
 Address = Union[Tuple[str, int], Tuple[str, int, int], Tuple[str, int, int, int]]
 Interface = Union[None, int, str]
@@ -127,7 +128,7 @@ class MultipointSocket(_stdsocket.socket):
         if callee_data is not None:
             del callee_data[:]            # lpCalleeData->len = 0: no data came back
         self._joined = name
-        self._join_flags = JoinFlag(flags)
+        self._join_flags = _JOIN_FLAGS[flags]
         if flags == JL_BOTH:
             self._dest = name
         return self

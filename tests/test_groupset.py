@@ -284,3 +284,16 @@ def test_bad_input(port: int) -> None:
             gs.recv_batch(mpoint.RecvBatch(), -1)
         assert gs.recv_batch(mpoint.RecvBatch(), 0) == 0
         assert len(gs) == 0
+
+
+def test_close_while_another_thread_receives_is_refused(port: int) -> None:
+    import threading
+    with GroupSet(port) as gs:
+        gs.join(groups_v4(1, base=17000)[0])
+        t = threading.Thread(target=lambda: gs.recv_batch(mpoint.RecvBatch(4, 64), 0.5))
+        t.start()
+        import time
+        time.sleep(0.1)
+        with pytest.raises(RuntimeError):
+            gs.close()
+        t.join()
