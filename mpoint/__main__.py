@@ -1,4 +1,4 @@
-"""Command line: ``python -m mpoint demo``.
+"""Command line: ``python -m mpoint demo`` and ``python -m mpoint bench``.
 
 Every command that joins or sends multicast first moves the process into a
 private network namespace (mpoint._netns), or refuses with the reason.
@@ -19,7 +19,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     demo = sub.add_parser("demo", help="a sender and receivers with each JL_* role, on "
                                        "loopback inside a private network namespace")
     demo.add_argument("--ipv4-only", action="store_true", help="skip the IPv6 round")
+    from . import bench as bench_mod
+    bench = sub.add_parser("bench", help="the high-rate join benchmark: join, leave and close "
+                                         "rates, join delay and receive rate against C, inside "
+                                         "a private network namespace",
+                           description=bench_mod.DESCRIPTION)
+    bench_mod.add_arguments(bench)
     args = parser.parse_args(argv)
+
+    if args.command == "bench":      # checks its options, then isolates itself
+        return bench_mod.run(args)
 
     try:
         iso = _netns.require_isolation()
