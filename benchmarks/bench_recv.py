@@ -178,8 +178,15 @@ async def _asyncio_drain(loop: asyncio.AbstractEventLoop, socks: List[Any], expe
 
     transports = [(await loop.create_datagram_endpoint(Counter, sock=plain(s)))[0]
                   for s in socks]
+    return await _timed_until(transports, done, fill_now, count)
+
+
+async def _timed_until(transports: List[Any], done: "asyncio.Future[None]",
+                       fill_now: Callable[[], None], count: List[int]) -> Tuple[int, int]:
+    """Fills the buffers while the loop is not running, then times the loop
+    until ``done`` (at most 30 s); closes the transports."""
     await asyncio.sleep(0)
-    fill_now()                      # the loop is not running: buffers fill up
+    fill_now()
     t = time.perf_counter_ns()
     try:
         await asyncio.wait_for(done, 30)
@@ -237,18 +244,7 @@ async def _aio_drain(mpoint: Any, socks: List[Any], expected: int,
 
     transports = [(await aio.create_datagram_endpoint(Batches if bulk else PerDatagram,
                                                       sock=s))[0] for s in socks]
-    await asyncio.sleep(0)
-    fill_now()
-    t = time.perf_counter_ns()
-    try:
-        await asyncio.wait_for(done, 30)
-    except asyncio.TimeoutError:
-        pass
-    t = time.perf_counter_ns() - t
-    for tr in transports:
-        tr.close()
-    await asyncio.sleep(0)
-    return t, count[0]
+    return await _timed_until(transports, done, fill_now, count)
 
 
 def drain_cases() -> List[Tuple[str, Callable[..., Any], Optional[str]]]:
