@@ -319,19 +319,24 @@ def wake_c(mpoint: Any, tx: Any, rx: Any, idle: List[Any], rounds: int) -> int:
                                               [s.fileno() for s in idle], rounds))
 
 
+def _rounds(send: Callable[[bytes], Any], wait: Callable[[], Any],
+            recv: Callable[[int], Any], rounds: int) -> int:
+    """ns for ``rounds`` x (send one datagram, wait for it, receive it)."""
+    t = time.perf_counter_ns()
+    for _ in range(rounds):
+        send(b"x")
+        wait()
+        recv(64)
+    return time.perf_counter_ns() - t
+
+
 def wake_eventset(backend: str) -> Callable[..., int]:
     def run(mpoint: Any, tx: Any, rx: Any, idle: List[Any], rounds: int) -> int:
         es = mpoint.EventSet(backend)
         for s in idle:
             es.register(s, mpoint.FD_READ)
         es.register(rx, mpoint.FD_READ)
-        send, wait, recv = tx.send, es.wait, rx.recv
-        t = time.perf_counter_ns()
-        for _ in range(rounds):
-            send(b"x")
-            wait()
-            recv(64)
-        t = time.perf_counter_ns() - t
+        t = _rounds(tx.send, es.wait, rx.recv, rounds)
         es.close()
         return t
     return run
@@ -343,13 +348,7 @@ def wake_select_epoll(mpoint: Any, tx: Any, rx: Any, idle: List[Any], rounds: in
         ep.register(s.fileno(), select.EPOLLIN)
     ep.register(rx.fileno(), select.EPOLLIN)
     prx = plain(rx)
-    send, poll, recv = tx.send, ep.poll, prx.recv
-    t = time.perf_counter_ns()
-    for _ in range(rounds):
-        send(b"x")
-        poll()
-        recv(64)
-    t = time.perf_counter_ns() - t
+    t = _rounds(tx.send, ep.poll, prx.recv, rounds)
     ep.close()
     prx.close()
     return t
@@ -361,13 +360,7 @@ def wake_selectors(mpoint: Any, tx: Any, rx: Any, idle: List[Any], rounds: int) 
         sel.register(s.fileno(), selectors.EVENT_READ)
     prx = plain(rx)
     sel.register(prx, selectors.EVENT_READ)
-    send, select_, recv = tx.send, sel.select, prx.recv
-    t = time.perf_counter_ns()
-    for _ in range(rounds):
-        send(b"x")
-        select_()
-        recv(64)
-    t = time.perf_counter_ns() - t
+    t = _rounds(tx.send, sel.select, prx.recv, rounds)
     sel.close()
     prx.close()
     return t

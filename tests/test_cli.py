@@ -31,7 +31,7 @@ def test_demo_command_isolates_itself(isolation: _netns.Isolation) -> None:
                           text=True, timeout=60, cwd="/")
     assert proc.returncode == 0, proc.stderr
     first = proc.stdout.splitlines()[0]
-    assert first.startswith(f"private network namespace net:[")
+    assert first.startswith("private network namespace net:[")
     assert first.split()[3] != isolation.netns and f"(host: {isolation.netns})" in first
     assert proc.stdout.count("received 4:") == (4 if isolation.ipv6 else 2)
 

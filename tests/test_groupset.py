@@ -3,7 +3,6 @@ per-group statistics."""
 from __future__ import annotations
 
 import json
-import os
 import resource
 import socket
 import subprocess
