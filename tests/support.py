@@ -2,8 +2,34 @@
 from __future__ import annotations
 
 import itertools
+import os
 import socket
-from typing import Iterator, List
+import sys
+from typing import Iterator, List, Optional
+
+import pytest
+
+
+def _under_wine() -> bool:
+    """Whether this Windows process runs under Wine (ntdll exports wine_get_version)."""
+    if sys.platform != "win32":
+        return False
+    import ctypes
+    return hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")
+
+
+UNDER_WINE = _under_wine()
+# The scope every mpoint socket starts with in this session: None (the
+# system's default) inside a private namespace, 0 in loopback-only mode
+# (set by conftest.py).
+SAFE_SCOPE: Optional[int] = None
+
+
+def needs_proc(path: str) -> str:
+    """path, or a skip where this system has no Linux /proc (Windows, macOS)."""
+    if not os.path.exists(path):
+        pytest.skip(f"{path} exists only on Linux")
+    return path
 
 _groups = itertools.count(1)
 
@@ -42,13 +68,13 @@ def memberships(family: int) -> Iterator[str]:
     """Groups with a kernel membership in this namespace (/proc/net/igmp{,6}),
     as addresses; IGMP/MLD reports are sent exactly for these."""
     if family == socket.AF_INET:
-        with open("/proc/net/igmp") as f:
+        with open(needs_proc("/proc/net/igmp")) as f:
             for line in f:
                 fields = line.split()
                 if line.startswith("\t\t\t\t") and fields:
                     yield socket.inet_ntop(socket.AF_INET, bytes.fromhex(fields[0])[::-1])
     else:
-        with open("/proc/net/igmp6") as f:
+        with open(needs_proc("/proc/net/igmp6")) as f:
             for line in f:
                 yield socket.inet_ntop(socket.AF_INET6, bytes.fromhex(line.split()[2]))
 
@@ -58,7 +84,7 @@ def membership_devices(family: int, group: str) -> List[str]:
     devices: List[str] = []
     if family == socket.AF_INET:
         dev = ""
-        with open("/proc/net/igmp") as f:
+        with open(needs_proc("/proc/net/igmp")) as f:
             for line in f:
                 fields = line.split()
                 if not line.startswith("\t") and len(fields) > 1 and fields[0].isdigit():
@@ -68,7 +94,7 @@ def membership_devices(family: int, group: str) -> List[str]:
                     devices.append(dev)
     else:
         packed = socket.inet_pton(socket.AF_INET6, group).hex()
-        with open("/proc/net/igmp6") as f:
+        with open(needs_proc("/proc/net/igmp6")) as f:
             devices = [line.split()[1] for line in f if line.split()[2] == packed]
     return devices
 
@@ -76,7 +102,7 @@ def membership_devices(family: int, group: str) -> List[str]:
 
 def tx_packets(device: str) -> int:
     """Packets sent by ``device`` (/proc/net/dev shows this network namespace)."""
-    with open("/proc/net/dev") as f:
+    with open(needs_proc("/proc/net/dev")) as f:
         for line in f:
             name, _, counters = line.partition(":")
             if name.strip() == device:
