@@ -127,11 +127,12 @@ def interface_index(interface):
 
 def join_leaf(fd, int family, name, Py_ssize_t caller_len, bint has_sqos,
               bint has_gqos, flags, unsigned int ifindex, source, bint deferred=False):
-    """WSAJoinLeaf(s, name, ...) for a c_leaf socket; see mpoint.h.  With
-    ``deferred`` (a non-blocking socket) the join's own outcome is returned
-    as a platform code for FD_CONNECT instead of raised."""
+    """WSAJoinLeaf(s, name, ...) for a c_leaf socket; see mpoint.h.  Returns
+    True when Winsock's own WSAJoinLeaf made the join, False for socket
+    options.  With ``deferred`` (a non-blocking socket) returns (code, native):
+    the join's own outcome as a platform code for FD_CONNECT, not raised."""
     cdef mp_join_t req
-    cdef int result = 0
+    cdef int result = 0, how
     cdef mp_sock_t s = _handle(fd)
     cdef long long f = _clamp(flags)
     memset(&req, 0, sizeof(req))
@@ -145,11 +146,14 @@ def join_leaf(fd, int family, name, Py_ssize_t caller_len, bint has_sqos,
     req.has_sqos = has_sqos
     req.has_gqos = has_gqos
     if deferred:
-        if mp_join_leaf_deferred(s, family, &req, &result) < 0:
+        how = mp_join_leaf_deferred(s, family, &req, &result)
+        if how < 0:
             _raise("WSAJoinLeaf")
-        return result
-    if mp_join_leaf(s, family, &req) < 0:
+        return result, how == MP_JOINED_NATIVE
+    how = mp_join_leaf(s, family, &req)
+    if how < 0:
         _raise("WSAJoinLeaf")
+    return how == MP_JOINED_NATIVE
 
 
 def get_loopback(fd, int family):

@@ -229,10 +229,13 @@ int mp_join_leaf(mp_sock_t s, int family, const mp_join_t *req)
 
 int mp_join_leaf_deferred(mp_sock_t s, int family, const mp_join_t *req, int *result)
 {
+    int how;
+
     if (check_join(s, family, req) < 0)
         return -1;
-    *result = mp__join_leaf(s, family, req) < 0 ? mp__last_error() : 0;
-    return 0;
+    how = mp__join_leaf(s, family, req);
+    *result = how < 0 ? mp__last_error() : 0;
+    return how < 0 ? MP_JOINED_BY_OPTION : how;
 }
 
 /* ---- loopback and scope ------------------------------------------------ */

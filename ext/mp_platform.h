@@ -11,6 +11,7 @@
 #include "mpoint.h"
 
 int mp__socket_open(int family, mp_sock_t *out);
+/* MP_JOINED_BY_OPTION or MP_JOINED_NATIVE (mpoint.h), or -1. */
 int mp__join_leaf(mp_sock_t s, int family, const mp_join_t *req);
 /* Receive-side membership only (group sets): no bind, no send set-up. */
 int mp__add_membership(mp_sock_t s, int family, const mp_join_t *req);

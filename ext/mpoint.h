@@ -88,13 +88,17 @@ int mp_interface_by_string(const char *name_or_address, unsigned int *out);
  * socket is bound by the system first, as the spec says: receivers to the
  * wildcard address and the group's port, senders to any free port.
  * Receivers (JL_RECEIVER_ONLY, JL_BOTH) add a membership; JL_SENDER_ONLY
- * adds none and makes the group the socket's default destination. */
+ * adds none and makes the group the socket's default destination.
+ * Returns how the join was made (>= 0) or -1: */
+#define MP_JOINED_BY_OPTION 0   /* socket options (IP_ADD_MEMBERSHIP, MCAST_JOIN_*...) */
+#define MP_JOINED_NATIVE    1   /* Winsock's own WSAJoinLeaf */
 int mp_join_leaf(mp_sock_t s, int family, const mp_join_t *req);
 /* The argument checks of mp_join_leaf alone, for a socket of family. */
 int mp_join_check(int family, const mp_join_t *req);
 /* The non-blocking form: invalid arguments fail at once (-1), as on a
  * blocking socket; the join's own outcome (0 or the platform's code) goes to
- * *result, for the caller to report as FD_CONNECT. */
+ * *result, for the caller to report as FD_CONNECT.  Returns how a successful
+ * join was made (MP_JOINED_*; MP_JOINED_BY_OPTION after a failed one). */
 int mp_join_leaf_deferred(mp_sock_t s, int family, const mp_join_t *req, int *result);
 
 /* SIO_MULTIPOINT_LOOPBACK: whether this socket's own datagrams to the group

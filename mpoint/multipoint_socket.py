@@ -31,7 +31,7 @@ class MultipointSocket(_stdsocket.socket):
     other sockets joined.
     """
 
-    __slots__ = ("_mp_flags", "_af", "_joined", "_join_flags", "_dest", "_meta", "_reg")
+    __slots__ = ("_mp_flags", "_af", "_joined", "_join_flags", "_join_method", "_dest", "_meta", "_reg")
 
     def __init__(self, family: int = _stdsocket.AF_INET, type: int = _stdsocket.SOCK_DGRAM,
                  proto: int = 0, fileno: Optional[int] = None, *,
@@ -50,6 +50,7 @@ class MultipointSocket(_stdsocket.socket):
         self._af = int(self.family)
         self._joined: Optional[Address] = None
         self._join_flags: Optional[JoinFlag] = None
+        self._join_method: Optional[str] = None
         self._dest: Optional[Address] = None
         self._meta = False          # metadata socket options enabled (recv_batch)
         self._reg: Any = None       # the EventSet registration, if registered
@@ -81,6 +82,16 @@ class MultipointSocket(_stdsocket.socket):
     def join_flags(self) -> Optional[JoinFlag]:
         """The role the socket joined with (JL_*), or None."""
         return self._join_flags
+
+    @property
+    def join_method(self) -> Optional[str]:
+        """How the last join was made: ``"WSAJoinLeaf"`` (Winsock's own call,
+        which joins on the default interface without a source filter) or
+        ``"socket options"`` (IP_ADD_MEMBERSHIP, MCAST_JOIN_*: every POSIX
+        join, and on Windows a join with an interface or a source, or one
+        whose provider's WSAJoinLeaf fails without an error, as Wine's
+        does); None before a join."""
+        return self._join_method
 
     # -- WSAJoinLeaf --------------------------------------------------------
     def join_leaf(self, name: Address, caller_data: Optional[Any] = None,
@@ -116,19 +127,20 @@ class MultipointSocket(_stdsocket.socket):
         if reg is not None:
             # Non-blocking (registered): the outcome arrives as FD_CONNECT on
             # the next wait.
-            result = _core.join_leaf(self.fileno(), self._af, name, caller_len,
-                                     sqos is not None, gqos is not None, flags, ifindex,
-                                     source, True)
+            result, native = _core.join_leaf(self.fileno(), self._af, name, caller_len,
+                                             sqos is not None, gqos is not None, flags,
+                                             ifindex, source, True)
             reg[0]._post(reg[1], _FD_CONNECT, result)
             if result:
                 return self          # failed: FD_CONNECT says why; a retry is allowed
         else:
-            _core.join_leaf(self.fileno(), self._af, name, caller_len, sqos is not None,
-                            gqos is not None, flags, ifindex, source)
+            native = _core.join_leaf(self.fileno(), self._af, name, caller_len,
+                                     sqos is not None, gqos is not None, flags, ifindex, source)
         if callee_data is not None:
             del callee_data[:]            # lpCalleeData->len = 0: no data came back
         self._joined = name
         self._join_flags = _JOIN_FLAGS[flags]
+        self._join_method = "WSAJoinLeaf" if native else "socket options"
         if flags == JL_BOTH:
             self._dest = name
         return self

@@ -21,7 +21,7 @@ PUBLIC = {
     "RecvBatch", "Datagram",
 }
 SOCKET_API = {"join_leaf", "multipoint_loopback", "multicast_scope", "multipoint_flags",
-              "control_plane", "data_plane", "joined", "join_flags", "send", "recv_batch"}
+              "control_plane", "data_plane", "joined", "join_flags", "join_method", "send", "recv_batch"}
 CORE_API = {"socket_open", "interface_index", "join_leaf", "get_loopback", "set_loopback",
             "get_scope", "set_scope", "event_backends", "enable_metadata", "recv_batch",
             "reference_drain", "reference_wakeups", "sock_recv", "sock_send"}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 
 import pytest
 
@@ -25,6 +26,35 @@ def test_join_returns_the_same_socket(family: int, group: str, port: int) -> Non
     with mpoint.socket(family) as s:
         assert s.join_leaf((group, port)) is s          # a c_leaf joins itself
         assert s.joined == (group, port) and s.join_flags is JL_BOTH
+
+
+def test_join_method_before_and_after(family: int, group: str, port: int) -> None:
+    with mpoint.socket(family) as s:
+        assert s.join_method is None
+        s.join_leaf((group, port), flags=JL_RECEIVER_ONLY, source=None)
+        assert s.join_method in ("WSAJoinLeaf", "socket options")
+
+
+def test_interface_or_source_joins_by_socket_options(family: int, port: int) -> None:
+    """WSAJoinLeaf itself takes neither an interface nor a source filter."""
+    ssm = new_group(family, ssm=True)
+    source = support.LOOPBACK[family]
+    with mpoint.socket(family) as s:
+        s.join_leaf((ssm, port), flags=JL_RECEIVER_ONLY, source=source)
+        assert s.join_method == "socket options"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX has no WSAJoinLeaf")
+def test_posix_joins_by_socket_options(family: int, group: str, port: int) -> None:
+    with receiver(family, group, port) as r:
+        assert r.join_method == "socket options"
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="Winsock's own WSAJoinLeaf exists only on Windows")
+@pytest.mark.real_windows("WSAJoinLeaf is a stub that fails without an error code")
+def test_windows_default_join_is_native(family: int, group: str, port: int) -> None:
+    with receiver(family, group, port) as r:
+        assert r.join_method == "WSAJoinLeaf"
 
 
 def test_receiver_only_adds_membership_and_receives(family: int, group: str, port: int) -> None:
