@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import selectors
 import select
 import socket
@@ -476,13 +475,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="tiny counts, few group counts: proves the benchmark still runs")
     ap.add_argument("--json", help="write the raw results to this file")
     args = ap.parse_args(argv)
-    try:
-        iso = _netns.require_isolation(many_groups=True, privileged=True)
-    except _netns.IsolationError as exc:
-        print(f"bench_recv: refusing to run: {exc}", file=sys.stderr)
+    prepared = _netns.for_benchmark("bench_recv")
+    if prepared is None:
         return 2
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    iso, limit = prepared
+    hard = limit if limit is not None else 1 << 30
     import mpoint
 
     total, rounds, wrounds, repeats = ((200, 1, 100, 1) if args.smoke else

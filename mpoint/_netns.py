@@ -97,6 +97,26 @@ def require_isolation(*, many_groups: bool = False, privileged: bool = False) ->
     return isolate(many_groups=many_groups, privileged=privileged)
 
 
+def for_benchmark(tool: str) -> Optional[Tuple[Isolation, Optional[int]]]:
+    """What both benchmarks need before they measure: a privileged private
+    namespace (socket buffers beyond net.core.rmem_max) and the descriptor
+    limit raised to the hard limit.  Returns (isolation, descriptor limit or
+    None if unlimited), or None after printing why ``tool`` refuses to run."""
+    try:
+        iso = require_isolation(many_groups=True, privileged=True)
+    except IsolationError as exc:
+        print(f"{tool}: refusing to run: {exc}", file=sys.stderr)
+        return None
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        pass
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return iso, None if soft == resource.RLIM_INFINITY else soft
+
+
 def isolate(*, many_groups: bool = False, privileged: bool = False) -> Isolation:
     """Move this process into a fresh, multicast-ready network namespace (idempotent).
 

@@ -814,19 +814,10 @@ def run(args: argparse.Namespace) -> int:
             return 2
     counts: List[int] = list(args.counts or (QUICK_COUNTS if args.quick else DEFAULT_COUNTS))
     repeat: int = args.repeat or (1 if args.quick else 3)
-    try:
-        iso = _netns.require_isolation(many_groups=True, privileged=True)
-    except _netns.IsolationError as exc:
-        print(f"mpoint: refusing to run: {exc}", file=sys.stderr)
+    prepared = _netns.for_benchmark("mpoint")
+    if prepared is None:
         return 2
-    import resource
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    except (ValueError, OSError):
-        pass
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    hard_limit = None if soft == resource.RLIM_INFINITY else soft
+    iso, hard_limit = prepared
     families: List[int] = []
     notes: List[str] = []
     for f in args.families:
@@ -836,7 +827,7 @@ def run(args: argparse.Namespace) -> int:
         families.append(_stdsocket.AF_INET if f == 4 else _stdsocket.AF_INET6)
     print(f"private network namespace {iso.netns} (host: {iso.host_netns}); "
           f"python {sys.version.split()[0]}; {os.cpu_count()} cpu(s); "
-          f"RLIMIT_NOFILE {soft}; figures: best of up to {repeat} run(s), "
+          f"RLIMIT_NOFILE {hard_limit or 'unlimited'}; figures: best of up to {repeat} run(s), "
           f"{runs_for(100, repeat)} at 100 groups")
     for note in notes:
         print(note)
@@ -849,7 +840,7 @@ def run(args: argparse.Namespace) -> int:
     results: Dict[str, Any] = {
         "meta": {"netns": iso.netns, "host_netns": iso.host_netns, "ipv6": iso.ipv6,
                  "python": sys.version.split()[0], "cpus": os.cpu_count(),
-                 "rlimit_nofile": soft, "counts": counts, "repeat": repeat,
+                 "rlimit_nofile": hard_limit, "counts": counts, "repeat": repeat,
                  "case_budget_s": CASE_BUDGET_S, "per_socket": PER, "notes": notes,
                  "case_seconds": {}},
         "join": {}, "leave": {}, "close": {}, "join_delay": {}, "recv": {},

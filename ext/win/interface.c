@@ -102,14 +102,16 @@ static int same_address(const SOCKADDR *a, const struct sockaddr *b)
                   sizeof(struct in6_addr)) == 0;
 }
 
-/* Walks the unicast addresses; match(address, ctx) picks one.  Calls the
- * caller's match on each until it returns nonzero; that adapter's index. */
-static int find_by_address(const struct sockaddr *addr, unsigned int *out)
+/* An IPv6 address is compared without its zone, as on POSIX: a link-local
+ * address names its interface by itself on this host. */
+int mp__interface_by_address(const struct sockaddr *addr, unsigned int *out)
 {
     IP_ADAPTER_ADDRESSES *list, *a;
     IP_ADAPTER_UNICAST_ADDRESS *u;
 
     *out = 0;
+    if (mp__win_startup() < 0)
+        return -1;
     list = adapters(GAA_FLAG_SKIP_ANYCAST | GAA_FLAG_SKIP_MULTICAST |
                     GAA_FLAG_SKIP_DNS_SERVER | GAA_FLAG_SKIP_FRIENDLY_NAME);
     if (list == NULL)
@@ -126,16 +128,7 @@ static int find_by_address(const struct sockaddr *addr, unsigned int *out)
     return 0;
 }
 
-/* An IPv6 address is compared without its zone, as on POSIX: a link-local
- * address names its interface by itself on this host. */
-int mp__interface_by_address(const struct sockaddr *addr, unsigned int *out)
-{
-    *out = 0;
-    if (mp__win_startup() < 0)
-        return -1;
-    return find_by_address(addr, out);
-}
-
+/* The first IPv4 address of the interface whose IPv4 index is ifindex. */
 int mp__win_interface_ipv4(unsigned int ifindex, struct in_addr *out)
 {
     IP_ADAPTER_ADDRESSES *list, *a;

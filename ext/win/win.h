@@ -1,5 +1,5 @@
-/* win.h -- what the Winsock files (ext/win/*.c) share with each other.
- * setup.py compiles every ext/win/*.c on Windows; nothing outside ext/win
+/* win.h -- what the Winsock files of ext/win share with each other.
+ * setup.py compiles every C file there on Windows; nothing outside ext/win
  * includes this header. */
 #ifndef MP_WIN_H
 #define MP_WIN_H
