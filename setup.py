@@ -14,7 +14,7 @@ from setuptools import Extension, setup
 COMMON = sorted(f for f in glob("ext/*.c") if not os.path.basename(f).startswith("_"))  # not Cython output
 if sys.platform == "win32":
     PLATFORM = sorted(glob("ext/win/*.c"))
-    LIBRARIES = ["ws2_32"]
+    LIBRARIES = ["ws2_32", "iphlpapi"]
 elif sys.platform == "darwin":
     PLATFORM = [f for f in sorted(glob("ext/posix/*.c")) if not f.endswith("linux.c")]
     LIBRARIES = []

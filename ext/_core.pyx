@@ -12,6 +12,19 @@ from libc.string cimport memset
 
 from operator import index as _index
 from socket import AF_INET as _AF_INET
+from sys import platform as _platform
+
+# Winsock's waits are not interrupted by signals: on Windows every wait runs
+# in slices of this many ms, checking for Ctrl+C between them.  -1: no slices
+# (POSIX waits end with EINTR).
+cdef int _WAIT_SLICE_MS = 100 if _platform == "win32" else -1
+
+
+cdef inline int _slice(int ms) noexcept:
+    """ms, shortened to one wait slice where waits cannot be interrupted."""
+    if _WAIT_SLICE_MS > 0 and (ms < 0 or ms > _WAIT_SLICE_MS):
+        return _WAIT_SLICE_MS
+    return ms
 
 JL_SENDER_ONLY = MP_JL_SENDER_ONLY
 JL_RECEIVER_ONLY = MP_JL_RECEIVER_ONLY

@@ -297,6 +297,7 @@ def recv_batch(fd, RecvBatch batch not None, timeout):
                 if left <= 0:
                     return 0
                 wait_ms = <int>ceil(left * 1000) if left < INT_MAX / 1000 else INT_MAX
+            wait_ms = _slice(wait_ms)
             with nogil:
                 n = mp_wait_readable(s, wait_ms)
                 err = mp_last_error()

@@ -1,5 +1,6 @@
 /* batch_platform.h -- the seam between batch.c and the platform's batch
- * receive (posix/batch.c with posix/batch_linux.c or posix/batch_darwin.c).
+ * receive (posix/batch.c with posix/batch_linux.c or posix/batch_darwin.c;
+ * win/batch.c on Windows).
  *
  * batch.c validates every argument, then calls exactly one of these; they
  * follow mpoint.h's error contract (-1 with the platform's code left set).
@@ -22,7 +23,10 @@ int mp__batch_enable_metadata(mp_sock_t s, int family);
 int mp__batch_recv(mp_sock_t s, mp_batch_t *batch);
 int mp__batch_wait_readable(mp_sock_t s, int timeout_ms);
 
-/* ---- POSIX only: posix/batch.c and the per-OS posix/batch_<os>.c ------- */
+/* ---- POSIX only: posix/batch.c and the per-OS posix/batch_<os>.c -------
+ * (win/batch.c needs none of it: WSARecvMsg's WSAMSG and control data are
+ * read in that one file.) */
+#ifndef _WIN32
 struct msghdr;
 struct cmsghdr;
 
@@ -44,5 +48,7 @@ int64_t mp__os_batch_timestamp(const struct cmsghdr *c);
  * array of rooms keeps every room aligned. */
 #define MP_BATCH_CMSG_ROOM \
     (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct timespec)) + 64)
+
+#endif /* !_WIN32 */
 
 #endif /* MP_BATCH_PLATFORM_H */

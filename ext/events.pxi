@@ -178,6 +178,7 @@ cdef class EventCore:
                 else:
                     left = deadline - _monotonic()
                     ms = 0 if left <= 0 else <int>min(ceil(left * 1000.0), 2147483647.0)
+                ms = _slice(ms)
                 mp_evset_prepare(self.set, &ms)
                 with nogil:
                     n = mp_evset_poll(self.set, ms)
@@ -189,6 +190,7 @@ cdef class EventCore:
                 n = mp_evset_collect(self.set, n, &out)
                 if n > 0 or ms == 0:
                     break
+                PyErr_CheckSignals()            # between slices (Windows)
                 # Woken with nothing to report (a disarmed event, a signal):
                 # wait again for the rest of the time.
             result = []

@@ -591,37 +591,63 @@ static void count_sequence(mp_group_stats_t *st, uint64_t seq)
     }
 }
 
-static void account(mp_groupset_t *gs, mp_batch_t *b)
+/* The membership of shard si that datagram i came to: the source-specific
+ * one for its sender, else the any-source one; NULL when it belongs to no
+ * membership of that shard (left since it was queued, or cross-talk: a
+ * stack that delivers a group to every socket on the port -- Linux with
+ * IP_MULTICAST_ALL on, Wine, which cannot turn it off). */
+static entry_t *owner(mp_groupset_t *gs, const mp_batch_t *b, size_t i, size_t si)
+{
+    gkey_t k = make_key(&b->groups[i], &b->sources[i]);
+    entry_t *e = find(gs, &k);
+
+    if (e != NULL && e->shard == si)
+        return e;
+    k = make_key(&b->groups[i], NULL);
+    e = find(gs, &k);
+    return e != NULL && e->shard == si ? e : NULL;
+}
+
+/* Keeps, of the datagrams from index start on (all from shard si), those
+ * that belong to one of its memberships (and those whose group is unknown),
+ * moving them down over the dropped ones, and counts each in its member's
+ * statistics. */
+static void admit(mp_groupset_t *gs, mp_batch_t *b, size_t start, size_t si)
 {
     int64_t now = 0;
-    size_t i;
+    size_t i, kept = start;
 
-    for (i = 0; i < b->count; i++) {
-        gkey_t k;
-        entry_t *e;
+    for (i = start; i < b->count; i++) {
+        entry_t *e = NULL;
         int64_t t = b->timestamps[i];
         const unsigned char *data = b->data + i * b->max_size;
 
-        if (b->groups[i].ss_family == 0)
-            continue;
-        k = make_key(&b->groups[i], &b->sources[i]);
-        e = find(gs, &k);                       /* a source-specific membership */
-        if (e == NULL) {
-            k = make_key(&b->groups[i], NULL);
-            e = find(gs, &k);
+        if (b->groups[i].ss_family != 0 && (e = owner(gs, b, i, si)) == NULL)
+            continue;                           /* not this shard's: dropped */
+        if (kept != i) {
+            memcpy(b->data + kept * b->max_size, data, b->sizes[i]);
+            b->sizes[kept] = b->sizes[i];
+            b->truncated[kept] = b->truncated[i];
+            b->timestamps[kept] = b->timestamps[i];
+            b->ifindex[kept] = b->ifindex[i];
+            b->sources[kept] = b->sources[i];
+            b->groups[kept] = b->groups[i];
+            data = b->data + kept * b->max_size;
         }
+        kept++;
         if (e == NULL)
-            continue;                           /* left since it was queued */
+            continue;
         if (t == 0)
             t = now ? now : (now = mp__realtime_ns());
         e->st.datagrams++;
-        e->st.bytes += b->sizes[i];
+        e->st.bytes += b->sizes[kept - 1];
         if (e->st.first_ns == 0)
             e->st.first_ns = t;
         e->st.last_ns = t;
-        if (b->sizes[i] >= MP_SEQ_HEADER_SIZE && memcmp(data, MP_SEQ_MAGIC, 4) == 0)
+        if (b->sizes[kept - 1] >= MP_SEQ_HEADER_SIZE && memcmp(data, MP_SEQ_MAGIC, 4) == 0)
             count_sequence(&e->st, be64(data + 4));
     }
+    b->count = kept;
 }
 
 /* Drains readable shards into b, in the order they were reported.  A shard
@@ -630,13 +656,17 @@ static void account(mp_groupset_t *gs, mp_batch_t *b)
 static void drain(mp_groupset_t *gs, mp_batch_t *b)
 {
     while (gs->npending > 0 && b->count < b->max_datagrams) {
-        size_t si = gs->pending[gs->head];
+        size_t si = gs->pending[gs->head], start = b->count;
         shard_t *sh = &gs->shards[si];
         int n = mp_recv_batch_append(sh->sock, b);
+        int full = n > 0 && start + (size_t)n == b->max_datagrams;   /* may hold more */
+
+        if (n > 0)
+            admit(gs, b, start, si);
         mp_evset_rearm(gs->events, sh->slot, MP_FD_READ);     /* a receive call */
         gs->head = (gs->head + 1) % gs->cap_shards;
         gs->npending--;
-        if (n > 0 && b->count == b->max_datagrams) {
+        if (full) {
             gs->pending[(gs->head + gs->npending) % gs->cap_shards] = si;
             gs->npending++;
         } else {
@@ -674,7 +704,6 @@ int mp_groupset_recv(mp_groupset_t *gs, mp_batch_t *b, int timeout_ms)
         }
     }
     drain(gs, b);
-    account(gs, b);
     mp_mutex_unlock(&gs->lock);
     return (int)b->count;
 }

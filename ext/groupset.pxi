@@ -223,6 +223,7 @@ cdef class GroupSetCore:
                 else:
                     left = deadline - _monotonic()
                     ms = 0 if left <= 0 else <int>min(ceil(left * 1000.0), 2147483647.0)
+                ms = _slice(ms)
                 with nogil:
                     n = mp_groupset_recv(gs, b, ms)
                 if n < 0:
@@ -232,6 +233,7 @@ cdef class GroupSetCore:
                     n = 0
                 if n > 0 or ms == 0:
                     return n
+                PyErr_CheckSignals()            # between slices (Windows)
         finally:
             self.receiving -= 1
             batch.busy = False

@@ -9,11 +9,12 @@ cdef object _std_recv = _std.recv
 cdef object _std_recvfrom = _std.recvfrom
 cdef object _std_recv_into = _std.recv_into
 cdef object _std_recvfrom_into = _std.recvfrom_into
-cdef object _std_recvmsg = _std.recvmsg
-cdef object _std_recvmsg_into = _std.recvmsg_into
+# Windows' socket module has no recvmsg/sendmsg: neither has MultipointSocket.
+cdef object _std_recvmsg = getattr(_std, "recvmsg", None)
+cdef object _std_recvmsg_into = getattr(_std, "recvmsg_into", None)
 cdef object _std_send = _std.send
 cdef object _std_sendto = _std.sendto
-cdef object _std_sendmsg = _std.sendmsg
+cdef object _std_sendmsg = getattr(_std, "sendmsg", None)
 
 
 cdef inline int _rearm(object sock, unsigned int events) except -1:

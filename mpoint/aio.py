@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import threading
 from typing import Any, Callable, Deque, Optional, Tuple
 
 from . import _core, errors
@@ -47,6 +48,60 @@ async def join_leaf(sock: MultipointSocket, *args: Any, **kwargs: Any) -> Multip
     return sock
 
 
+class _Readiness:
+    """Calls ``on_read`` / ``on_write`` in the loop when the socket becomes
+    readable / writable again.  Selector loops do it with their own
+    add_reader/add_writer.  Windows' default (proactor) loop has neither, so
+    there a thread waits in an EventSet and hands each event to the loop;
+    Winsock's re-enabling rules keep it from spinning: FD_READ comes back
+    only after a receive (recv_batch), FD_WRITE only after a send that would
+    block.  The thread waits in slices of 0.1 s to notice close()."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: MultipointSocket,
+                 on_read: Callable[[], None], on_write: Callable[[], None]) -> None:
+        self._loop = loop
+        self._fd = sock.fileno()
+        self._on_write = on_write
+        self._stop = threading.Event()
+        try:
+            loop.add_reader(self._fd, on_read)
+            self.thread: Optional[threading.Thread] = None
+        except NotImplementedError:
+            evset = EventSet()
+            evset.register(sock, FD.READ | FD.WRITE)
+            self.thread = threading.Thread(target=self._run, args=(evset, on_read, on_write),
+                                           name="mpoint.aio readiness", daemon=True)
+            self.thread.start()
+
+    def _run(self, evset: EventSet, on_read: Callable[[], None],
+             on_write: Callable[[], None]) -> None:
+        try:
+            while not self._stop.is_set():
+                for ne in evset.wait(0.1):
+                    if ne.events & FD.READ:
+                        self._loop.call_soon_threadsafe(on_read)
+                    if ne.events & FD.WRITE:
+                        self._loop.call_soon_threadsafe(on_write)
+        except (RuntimeError, OSError):
+            pass                           # the loop or the socket closed under us
+        finally:
+            evset.close()
+
+    def want_write(self, on: bool) -> None:
+        if self.thread is not None:
+            return                         # FD_WRITE comes by itself after a blocked send
+        if on:
+            self._loop.add_writer(self._fd, self._on_write)
+        else:
+            self._loop.remove_writer(self._fd)
+
+    def close(self) -> None:
+        if self.thread is None:
+            self._loop.remove_reader(self._fd)
+            self._loop.remove_writer(self._fd)
+        self._stop.set()
+
+
 class BatchDatagramTransport(asyncio.DatagramTransport):
     """A datagram transport fed by ``recv_batch``."""
 
@@ -62,12 +117,20 @@ class BatchDatagramTransport(asyncio.DatagramTransport):
                                                                 None)
         self._outgoing: Deque[Tuple[bytes, Any]] = collections.deque()
         self._closing = False
+        self._readiness: Optional[_Readiness] = None
         sock.setblocking(False)
         loop.call_soon(protocol.connection_made, self)
-        loop.call_soon(loop.add_reader, self._fd, self._on_readable)
+        loop.call_soon(self._start)
+
+    def _start(self) -> None:
+        if not self._closing:
+            self._readiness = _Readiness(self._loop, self._sock, self._on_readable,
+                                         self._on_writable)
 
     # -- receiving --------------------------------------------------------
     def _on_readable(self) -> None:
+        if self._closing:
+            return
         batch, sock = self._batch, self._sock
         for _ in range(_BATCHES_PER_WAKEUP):
             try:
@@ -96,7 +159,8 @@ class BatchDatagramTransport(asyncio.DatagramTransport):
                 self._send(data, addr)
                 return
             except BlockingIOError:
-                self._loop.add_writer(self._fd, self._on_writable)
+                if self._readiness is not None:
+                    self._readiness.want_write(True)
             except OSError as exc:
                 self._protocol.error_received(exc)
                 return
@@ -109,6 +173,8 @@ class BatchDatagramTransport(asyncio.DatagramTransport):
             self._sock.sendto(data, addr)
 
     def _on_writable(self) -> None:
+        if not self._outgoing:
+            return
         while self._outgoing:
             data, addr = self._outgoing[0]
             try:
@@ -118,7 +184,8 @@ class BatchDatagramTransport(asyncio.DatagramTransport):
             except OSError as exc:
                 self._protocol.error_received(exc)
             self._outgoing.popleft()
-        self._loop.remove_writer(self._fd)
+        if self._readiness is not None:
+            self._readiness.want_write(False)
         if self._closing:
             self._finish()
 
@@ -133,17 +200,19 @@ class BatchDatagramTransport(asyncio.DatagramTransport):
         if self._closing:
             return
         self._closing = True
-        self._loop.remove_reader(self._fd)
+        if self._readiness is not None and not self._outgoing:
+            self._readiness.close()
         if not self._outgoing:
             self._finish()
 
     def abort(self) -> None:
         self._outgoing.clear()
-        self._loop.remove_writer(self._fd)
         self._closing = False
         self.close()
 
     def _finish(self) -> None:
+        if self._readiness is not None:
+            self._readiness.close()
         self._loop.call_soon(self._protocol.connection_lost, None)
         self._loop.call_soon(self._sock.close)
 

@@ -136,8 +136,13 @@ _PLATFORM_CODE: Dict[str, int] = {}
 
 
 def _platform_errno(posix_name: Optional[str], wsa: int) -> int:
-    # On Windows Python's errno module already uses the Winsock numbers.
-    if posix_name is None or _WINDOWS:
+    """The .errno an OSError carries for this condition here.  On Windows it
+    is what CPython derives from the Winsock code (PC/errmap.h: the code
+    itself, or the C runtime's number for a few such as WSAEINVAL -> EINVAL),
+    as its socket module reports it."""
+    if _WINDOWS:
+        return OSError(0, "", None, wsa).errno or wsa
+    if posix_name is None:
         return wsa
     return int(getattr(_errno, posix_name, wsa))
 

@@ -39,7 +39,8 @@ class MultipointSocket(_stdsocket.socket):
         if fileno is None:
             fileno = _core.socket_open(family, type, proto, flags)
             try:
-                super().__init__(-1, -1, -1, fileno)
+                # Windows' socket() cannot ask an unbound socket its family.
+                super().__init__(family, _stdsocket.SOCK_DGRAM, _stdsocket.IPPROTO_UDP, fileno)
             except BaseException:
                 _stdsocket.close(fileno)
                 raise
@@ -153,11 +154,12 @@ class MultipointSocket(_stdsocket.socket):
     recvfrom = _core.sock_recvfrom
     recv_into = _core.sock_recv_into
     recvfrom_into = _core.sock_recvfrom_into
-    recvmsg = _core.sock_recvmsg
-    recvmsg_into = _core.sock_recvmsg_into
     send = _core.sock_send
     sendto = _core.sock_sendto
-    sendmsg = _core.sock_sendmsg
+    if hasattr(_stdsocket.socket, "sendmsg"):      # not on Windows
+        recvmsg = _core.sock_recvmsg
+        recvmsg_into = _core.sock_recvmsg_into
+        sendmsg = _core.sock_sendmsg
 
     def close(self) -> None:
         """Closes the socket, leaving its session and its EventSet first."""

@@ -1,11 +1,17 @@
 """Helpers shared by the tests (fixtures live in conftest.py)."""
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import socket
 import sys
 from typing import Iterator, List, Optional
+
+try:
+    import resource
+except ImportError:                  # Windows: no descriptor limit of this kind
+    resource = None  # type: ignore[assignment]
 
 import pytest
 
@@ -25,10 +31,16 @@ UNDER_WINE = _under_wine()
 SAFE_SCOPE: Optional[int] = None
 
 
-def needs_proc(path: str) -> str:
-    """path, or a skip where this system has no Linux /proc (Windows, macOS)."""
-    if not os.path.exists(path):
+def needs_proc(path: str, linux_only: bool = False) -> str:
+    """A Linux /proc path, or a skip where there is none.  Under Wine the
+    sockets are Linux sockets and the run is inside its own namespace, so
+    reading the kernel's network view (drive Z: maps /) is allowed unless
+    ``linux_only``: sysctl writes from a Windows process (text mode, and not
+    what Windows has) and the process's own entries (Wine's, not Python's)."""
+    if not sys.platform.startswith("linux") and (linux_only or not UNDER_WINE):
         pytest.skip(f"{path} exists only on Linux")
+    if not os.path.exists(path):
+        pytest.skip(f"{path} does not exist here")
     return path
 
 _groups = itertools.count(1)
@@ -108,3 +120,34 @@ def tx_packets(device: str) -> int:
             if name.strip() == device:
                 return int(counters.split()[9])
     raise LookupError(device)
+
+
+# A family that is not IP (AF_UNIX's number; Windows' socket module lacks the name).
+NOT_IP = int(getattr(socket, "AF_UNIX", 1))
+
+
+def loopback_index() -> int:
+    """The loopback interface's index ("lo" on Linux; found by address elsewhere)."""
+    if sys.platform.startswith("linux"):
+        return socket.if_nametoindex("lo")
+    from mpoint import _core
+    return int(_core.interface_index("127.0.0.1"))
+
+
+@contextlib.contextmanager
+def file_limit(need: int, raise_soft: bool = True) -> Iterator[None]:
+    """A block that may hold ``need`` descriptors: skips when RLIMIT_NOFILE's
+    hard limit is lower, raises the soft one (unless ``raise_soft``: the code
+    under test must) and restores it after.  Windows has no such limit."""
+    if resource is None:
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < need:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {need:,}")
+    if raise_soft and soft != resource.RLIM_INFINITY and soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

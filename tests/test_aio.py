@@ -8,6 +8,7 @@ from typing import Any, List, Tuple
 import pytest
 
 import mpoint
+import support
 from mpoint import JL_RECEIVER_ONLY, JL_SENDER_ONLY, aio, errors
 
 
@@ -29,7 +30,7 @@ def test_join_leaf_completes_on_fd_connect(family: int, group: str, port: int) -
 
 
 def test_join_leaf_raises_the_fd_connect_error(port: int) -> None:
-    limit = "/proc/sys/net/ipv4/igmp_max_memberships"
+    limit = support.needs_proc("/proc/sys/net/ipv4/igmp_max_memberships", linux_only=True)
 
     async def main() -> None:
         with open(limit) as f:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import mpoint
+import support
 from mpoint import JL_BOTH, JL_RECEIVER_ONLY, JL_SENDER_ONLY, errors
 from support import drain, memberships
 
@@ -82,7 +83,7 @@ def test_name_of_wrong_type_is_typeerror(family: int, group: str, port: int, nam
 def test_ipv6_scope_id_chooses_the_interface(group: str, port: int) -> None:
     ff02 = "ff02::7:1"
     with mpoint.socket(socket.AF_INET6) as r:
-        r.join_leaf((ff02, port, 0, socket.if_nametoindex("lo")), flags=JL_RECEIVER_ONLY)
+        r.join_leaf((ff02, port, 0, support.loopback_index()), flags=JL_RECEIVER_ONLY)
         assert ff02 in set(memberships(socket.AF_INET6))
 
 

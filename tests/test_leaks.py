@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
+
+import pytest
 
 import mpoint
 from mpoint import JL_RECEIVER_ONLY, JL_SENDER_ONLY
 
+
+if not sys.platform.startswith("linux"):
+    pytest.skip("measures descriptors and memory through Linux's /proc/self",
+                allow_module_level=True)
 
 # ASan keeps freed memory in quarantine: RSS says nothing about leaks there
 # (sanitizers.md: measure leaks with repeated calls, in the normal build).

@@ -16,6 +16,9 @@ from typing import Any, Dict
 
 import pytest
 
+if not sys.platform.startswith("linux"):
+    pytest.skip("network namespaces (mpoint._netns) exist only on Linux", allow_module_level=True)
+
 import mpoint._netns  # noqa: E402  (the installed module, loaded by file in children)
 
 NETNS_PATH = Path(mpoint._netns.__file__)

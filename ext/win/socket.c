@@ -63,8 +63,8 @@ int mp__socket_open(int family, mp_sock_t *out)
     /* Windows reports an ICMP port unreachable for an earlier send as
      * WSAECONNRESET on the next receive of any UDP socket; POSIX reports it
      * only on connected ones.  Turned off so that a receive error means this
-     * socket's own failure.  Best effort: a provider without the ioctl never
-     * reports such errors either. */
+     * socket's own failure.  Best effort: a provider without the ioctl
+     * keeps its own habit (Wine's is Linux's). */
     WSAIoctl(s, SIO_UDP_CONNRESET, &off, sizeof(off), NULL, 0, &bytes, NULL, NULL);
     *out = s;
     return 0;
@@ -72,14 +72,16 @@ int mp__socket_open(int family, mp_sock_t *out)
 
 /* Loopback and scope.  The Winsock form is an ioctl: SIO_MULTIPOINT_LOOPBACK
  * (a BOOL) and SIO_MULTICAST_SCOPE (an int of hops).  A provider that answers
- * WSAEOPNOTSUPP (Wine does, for both) gets the socket options that the
- * Microsoft TCP/IP provider implements the ioctls with: IP_MULTICAST_LOOP /
- * IP_MULTICAST_TTL, IPV6_MULTICAST_LOOP / IPV6_MULTICAST_HOPS.
+ * WSAEOPNOTSUPP (Wine does, for both) gets the socket options of the same
+ * meaning: IP_MULTICAST_LOOP / IP_MULTICAST_TTL, IPV6_MULTICAST_LOOP /
+ * IPV6_MULTICAST_HOPS.  Whether the Microsoft provider keeps the ioctls and
+ * the options as one state (a get after a set of the other kind) is open
+ * until a real Windows run answers it (README.md).
  *
- * Loopback differs by side: on Windows IP_MULTICAST_LOOP decides whether
- * this socket, as a receiver, gets the datagrams that sockets on this host
- * send to its groups; on POSIX it decides whether this socket's own sends
- * come back to local receivers.  A socket that both sends and receives (the
+ * Loopback differs by side: Winsock's IP_MULTICAST_LOOP "applies only to
+ * the receive path" (IPPROTO_IP socket options) -- whether this socket, as a
+ * receiver, gets what this host sends to its groups; on POSIX it decides
+ * whether this socket's own sends come back to local receivers.  A socket that both sends and receives (the
  * WSAJoinLeaf model: JL_BOTH) sees the same effect on both; a sender-only
  * socket's setting matters on POSIX, a receiver's on Windows.  mpoint reports
  * what the system does and does not emulate the other side. */

@@ -1,67 +1,78 @@
 /* wsaevent.c -- the WSAEventSelect poller (Windows).
  *
- * WSAEventSelect associates each watched socket with an event object;
- * WSAWaitForMultipleEvents waits for event objects; WSAEnumNetworkEvents
- * reads and clears a socket's record of network events.
+ * WSAEventSelect ties each watched socket to an event object; the poller
+ * waits for those with WSAWaitForMultipleEvents and reads (and clears) each
+ * socket's record of network events with WSAEnumNetworkEvents.
  *
  * The 64-handle ceiling.  WSAWaitForMultipleEvents takes at most
  * WSA_MAXIMUM_WAIT_EVENTS (64) handles; more is WSA_WAIT_FAILED with
  * ERROR_INVALID_PARAMETER.  Two ways past it were weighed:
- *  (a) groups: at most 63 event objects, slot % 63 picks a socket's one, and
+ *  (a) groups: at most 63 event objects (slot % 63 picks a socket's one);
  *      a signalled event is answered by enumerating every socket sharing it;
  *  (b) waiter threads: one event object per socket and one helper thread per
- *      63 of them, each waking the caller's thread through a queue.
- * (a) is used.  It needs no threads, a fixed 64 handles per set and no
- * cross-thread hand-off per wake, and is exact up to 63 sockets (one socket
- * per event).  Its cost is O(sockets in the signalled groups) calls per
- * wake, where (b) pays O(ready) calls plus a thread switch per wake, 10,000
- * event objects and ~160 threads for 10,000 sockets.  Measured under Wine
- * 8.0 (which says nothing about Windows' speed; only the designs compared):
- * see MEASURED below.
+ *      63 of them, handing what they enumerate to the caller's thread.
+ * (a) is used: 64 handles and no threads per set whatever its size, one
+ * event per socket (so exact) up to 63 sockets, and no cross-thread
+ * protocol between watch(), the helpers and close().  Its price is
+ * O(sockets sharing the signalled events) calls per wake where (b) pays
+ * O(ready) calls plus a thread hand-off; (b) also holds an event object per
+ * socket and ~160 threads for 10,000 sockets.  Measured under Wine 8.0 on 2
+ * cores (Wine makes every Winsock call a server round trip, so only the
+ * ratio between the designs means anything): one datagram to a random
+ * socket, waited for and received, round trips/s --
+ *        63 sockets: (a) 4,800-6,300   (b) 4,600-6,200
+ *     2,000 sockets: (a)   640-  900   (b) 3,300-4,400
+ *    10,000 sockets: (a)   140-  190   (b) 3,100-5,700
+ * and every socket readable at once, until all were reported: 2,000 in
+ * 110-150 ms (a) vs 50-65 ms (b); 10,000 in 600-870 ms vs 250-430 ms.  So
+ * (a) costs nothing up to 63 sockets and, for large sets with sparse
+ * traffic, about 1/63 of the set in enumerations per wake; if such sets
+ * matter on real Windows, (b) is the way to go.
  *
  * The Winsock rules this poller rests on (WSAEventSelect, MSDN):
  *  - WSAEventSelect makes the socket non-blocking, and FIONBIO back to
  *    blocking fails with WSAEINVAL while any event is selected.  Removing a
  *    socket (WSAEventSelect(s, NULL, 0)) leaves it non-blocking.
- *  - Each network event is recorded once per socket, even before anyone
- *    waits, and recorded again only after its re-enabling call (recv for
- *    FD_READ, a send that failed with WSAEWOULDBLOCK for FD_WRITE).
- *    events.c keeps the same rules above every poller, so it never asks for
- *    a condition again without either such a call or a watch change.
- *  - A second WSAEventSelect records anew every selected condition that is
- *    true now (FD_READ if data is queued, FD_WRITE if the socket can send):
- *    a watch change before -> after therefore behaves as a level-triggered
- *    poller would, which is what events.c expects.
- *  - Events are recorded per socket, the event object is only a doorbell:
- *    a signalled event with nothing to enumerate (a stale signal) is normal.
+ *  - Each network event is recorded per socket, even before anyone waits,
+ *    and recorded again only after its re-enabling call (a receive for
+ *    FD_READ, a send that failed with WSAEWOULDBLOCK for FD_WRITE) -- the
+ *    rules events.c applies above every poller.
+ *  - A second WSAEventSelect records anew the selected conditions that are
+ *    true now (FD_READ if data is queued, FD_WRITE if the socket can send),
+ *    except, in Wine 8 at least, an event already reported and not yet
+ *    re-enabled (its server keeps "reported_events" across the call): a
+ *    re-selected FD_WRITE does not fire again there.  events.c expects a
+ *    watch change before -> after to behave as a level-triggered poller
+ *    does, so watch() does not rely on the re-recording: for the bits a
+ *    change adds it asks WSAPoll once whether they hold now and queues what
+ *    does.  Reporting a condition twice (the native record too) is harmless:
+ *    events.c fires only what is armed.
+ *  - The event object is only a doorbell: a signalled event with nothing to
+ *    enumerate (a stale signal) is normal.
  *
  * Shared events.  The event object is reset BEFORE its sockets are
  * enumerated (WSAEnumNetworkEvents(s, NULL, &ne) leaves it alone), so an
  * event recorded during the enumeration signals it again instead of being
- * lost.  Enumerating clears the records, so everything found is kept (per
- * slot, in a FIFO) until reported; a wait reports at most max_ready and the
- * rest first in the next one, which then only polls (timeout 0) for more.
+ * lost.  Enumerating clears the records, so whatever is found stays queued
+ * (per slot, in a FIFO) until reported; a wait reports at most max_ready,
+ * and the next one reports the rest first, polling only (timeout 0) for more.
  *
  * Fairness.  WSAWaitForMultipleEvents names only the lowest signalled index.
  * After a wake every group is checked for a signal (a zero-timeout wait over
- * the remaining range finds the next one), starting from a position that
+ * the remaining range names the next one), starting from a position that
  * rotates by one group per wake, and every socket of a signalled group is
- * enumerated; reports leave in FIFO order and each slot is queued at most
- * once, so a socket found ready is reported within ceil(ready / max_ready)
+ * enumerated.  Reports leave in FIFO order and a slot is queued at most
+ * once, so a socket found ready is reported within ceil(queued / max_ready)
  * waits, however busy the lower slots are.
  *
- * Threads.  Tables that wait() reads (groups, slots, the FIFO) are guarded
- * by this poller's own lock, held by wait() only while it resets and
- * enumerates, never while it blocks.  Event objects are created as groups
- * are first used and live until close(), so the handle array wait() passes
- * is never edited below its count; creating one signals the wake event at
- * index 0, so a thread already waiting picks up the new group.  Sockets
- * added to an existing group need no wake: WSAEventSelect signals the
- * group's event itself when a selected condition is already true.
- *
- * MEASURED (Wine 8.0, 2 cores, UDP on 127.0.0.1, one datagram sent to a
- * random registered socket, waited for and received; round trips/s):
- *   filled in below by the harness run, see the report.
+ * Threads.  What wait() reads (groups, slots, the FIFO) is guarded by this
+ * poller's own lock, which wait() holds while it resets, enumerates and
+ * reports, never while it blocks.  Event objects are created as groups are
+ * first used and live until close(), so the handle array wait() passes is
+ * never edited below the count it read.  A thread already waiting is woken
+ * through the event at index 0 when a group is created or watch() queues a
+ * report; a socket joining an existing group needs nothing, as its native
+ * record signals the group's event.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +105,7 @@ typedef struct {
     unsigned int cap;                           /* slots and FIFO entries */
     unsigned int *fifo, head, len;              /* ring of slots to report */
     unsigned int start;                         /* first group checked next wake */
+    int waiting;                                /* a thread is in (or entering) wait */
 } we_state;
 
 static long fd_mask(unsigned int what)
@@ -241,9 +253,36 @@ static void leave_group(we_state *st, we_group *grp, we_slot *sl)
     st->slots[last].pos = sl->pos;
 }
 
-/* WSAEventSelect(s, group event, after): re-records what is true now.  On
- * failure (a socket closed behind our back) the slot leaves the poller, as
- * events.c then believes. */
+static void enqueue(we_state *st, unsigned int slot, unsigned int what)
+{
+    we_slot *sl = &st->slots[slot];
+
+    sl->pending |= what;
+    if (!sl->queued) {
+        sl->queued = 1;
+        st->fifo[(st->head + st->len++) % st->cap] = slot;
+    }
+}
+
+/* What of `added` (MP_POLL_IN/OUT) holds on s now, by one zero-timeout
+ * WSAPoll; a failure is left to the next enumeration to report. */
+static unsigned int probe(mp_sock_t s, unsigned int added)
+{
+    WSAPOLLFD pfd;
+
+    pfd.fd = s;
+    pfd.events = (short)(((added & MP_POLL_IN) ? POLLRDNORM : 0) |
+                         ((added & MP_POLL_OUT) ? POLLWRNORM : 0));
+    pfd.revents = 0;
+    if (pfd.events == 0 || WSAPoll(&pfd, 1, 0) <= 0)
+        return 0;
+    return ((pfd.revents & POLLRDNORM) ? MP_POLL_IN : 0u) |
+           ((pfd.revents & POLLWRNORM) ? MP_POLL_OUT : 0u);
+}
+
+/* WSAEventSelect(s, group event, after), then queues what the added bits
+ * find true now (see the header).  On failure (a socket closed behind our
+ * back) the slot leaves the poller, as events.c then believes. */
 static int we_watch(void *state, mp_sock_t s, unsigned int slot, unsigned int before,
                     unsigned int after)
 {
@@ -251,6 +290,8 @@ static int we_watch(void *state, mp_sock_t s, unsigned int slot, unsigned int be
     unsigned int g = 1 + slot % WE_GROUPS;
     long mask = fd_mask(after);
     we_slot *sl;
+    long added;
+    unsigned int now;
     int err = 0, member;
 
     (void)before;      /* our own table says whether the slot is selected */
@@ -281,25 +322,20 @@ static int we_watch(void *state, mp_sock_t s, unsigned int slot, unsigned int be
     }
     if (mask == 0 && member)
         leave_group(st, &st->groups[g], sl);
+    added = mask & ~sl->mask;
     sl->mask = mask;
     sl->pending &= reportable(mask);
+    if (added != 0 && (now = probe(s, reportable(added))) != 0) {
+        enqueue(st, slot, now);
+        if (st->waiting)
+            WSASetEvent(st->events[0]);
+    }
     mp_mutex_unlock(&st->lock);
     if (err != 0) {
         WSASetLastError(err);
         return -1;
     }
     return 0;
-}
-
-static void enqueue(we_state *st, unsigned int slot, unsigned int what)
-{
-    we_slot *sl = &st->slots[slot];
-
-    sl->pending |= what;
-    if (!sl->queued) {
-        sl->queued = 1;
-        st->fifo[(st->head + st->len++) % st->cap] = slot;
-    }
 }
 
 /* Resets group g's event, then enumerates every socket sharing it. */
@@ -360,8 +396,9 @@ static int report(we_state *st, mp_ready_t *ready, int max_ready)
     return got;
 }
 
-/* Returns 0 only when timeout_ms has passed: a wake-up, a stale signal or
- * an APC with nothing to report waits again for the time left. */
+/* Returns 0 only when timeout_ms has passed (-1: never): a wake-up or a
+ * stale signal with nothing to report waits again for the time left.  Not
+ * alertable, and Windows has no EINTR: nothing else ends the wait early. */
 static int we_wait(void *state, int timeout_ms, mp_ready_t *ready, int max_ready)
 {
     we_state *st = state;
@@ -379,14 +416,20 @@ static int we_wait(void *state, int timeout_ms, mp_ready_t *ready, int max_ready
         mp_mutex_lock(&st->lock);
         n = st->ngroups + 1;
         look = st->len > 0 ? 0 : left;                /* reports queued: only look */
+        st->waiting = 1;
         mp_mutex_unlock(&st->lock);
         rc = WSAWaitForMultipleEvents(n, st->events, FALSE, look, FALSE);
-        if (rc == WSA_WAIT_FAILED)
-            return -1;                                 /* WSAGetLastError() is set */
         mp_mutex_lock(&st->lock);
+        st->waiting = 0;
+        if (rc == WSA_WAIT_FAILED) {
+            int err = WSAGetLastError();
+            mp_mutex_unlock(&st->lock);
+            WSASetLastError(err);
+            return -1;
+        }
+        /* WSA_WAIT_TIMEOUT, and WSA_WAIT_IO_COMPLETION (only when alertable,
+         * which this wait is not), leave just what is already queued. */
         if (rc - WSA_WAIT_EVENT_0 < n) {
-            /* WSA_WAIT_TIMEOUT and WSA_WAIT_IO_COMPLETION (not alertable:
-             * cannot happen) fall through to what is already queued. */
             first = rc - WSA_WAIT_EVENT_0;
             if (first == 0)
                 WSAResetEvent(st->events[0]);
