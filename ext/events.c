@@ -182,6 +182,15 @@ static int record(mp_evset_t *set, unsigned int slot, unsigned int events)
     r->interest = events;
     r->armed = MP_FD_WATCHED;
     now = wanted(r);
+    /* "Issuing a WSAEventSelect for a socket cancels any previous one" and
+     * records anew what holds now: with the same bits still watched, an
+     * edge-style poller (wsaevent) would not look again, so the socket
+     * leaves the poller and comes back, as a fresh registration. */
+    if (now == old && now != 0) {
+        if (set->poller->watch(set->state, r->sock, slot, old, 0) < 0)
+            return -1;
+        r->watch = old = 0;
+    }
     if (now != old && set->poller->watch(set->state, r->sock, slot, old, now) < 0)
         return -1;
     r->watch = now;

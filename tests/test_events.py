@@ -165,6 +165,10 @@ def test_write_fires_once_after_registration(evset: EventSet) -> None:
         evset.modify(s, FD.WRITE)               # a new WSAEventSelect records it anew
         assert fired(evset.wait(1)) == {s: FD.WRITE}
         assert evset.wait(0.05) == []
+        evset.modify(s, FD.WRITE)               # the same events, right after firing:
+        assert fired(evset.wait(1)) == {s: FD.WRITE}   # recorded anew all the same
+        evset.modify(s, FD.WRITE)
+        assert fired(evset.wait(1)) == {s: FD.WRITE}
 
 
 def test_write_rearms_after_a_send_would_block(evset: EventSet, group: str, port: int,
