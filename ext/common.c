@@ -278,3 +278,15 @@ int mp_set_scope(mp_sock_t s, int family, long long hops)
         return mp__fail(MP_WSAEINVAL);
     return mp__set_int_option(s, family, MP_OPT_SCOPE, (int)hops);
 }
+
+int mp__same_address(const struct sockaddr *a, const struct sockaddr *b)
+{
+    if (a == NULL || a->sa_family != b->sa_family)
+        return 0;
+    if (a->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                  &((const struct sockaddr_in6 *)b)->sin6_addr,
+                  sizeof(struct in6_addr)) == 0;
+}

@@ -26,6 +26,10 @@ int mp__set_int_option(mp_sock_t s, int family, int which, int value);
 int mp__interface_exists(unsigned int ifindex);
 int mp__interface_by_name(const char *name, unsigned int *out);
 int mp__interface_by_address(const struct sockaddr *addr, unsigned int *out);
+/* common.c: whether a (NULL: no) and b hold the same IPv4 or IPv6 address,
+ * ports and IPv6 zones aside -- how both platforms match an interface's
+ * addresses. */
+int mp__same_address(const struct sockaddr *a, const struct sockaddr *b);
 
 /* The socket's pending error (SO_ERROR), cleared by reading; 0 if none. */
 int mp__socket_error(mp_sock_t s);

@@ -90,18 +90,6 @@ int mp__interface_by_name(const char *name, unsigned int *out)
     return 0;
 }
 
-static int same_address(const SOCKADDR *a, const struct sockaddr *b)
-{
-    if (a == NULL || a->sa_family != b->sa_family)
-        return 0;
-    if (a->sa_family == AF_INET)
-        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-                  &((const struct sockaddr_in6 *)b)->sin6_addr,
-                  sizeof(struct in6_addr)) == 0;
-}
-
 /* An IPv6 address is compared without its zone, as on POSIX: a link-local
  * address names its interface by itself on this host. */
 int mp__interface_by_address(const struct sockaddr *addr, unsigned int *out)
@@ -118,7 +106,7 @@ int mp__interface_by_address(const struct sockaddr *addr, unsigned int *out)
         return -1;
     for (a = list; a != NULL && *out == 0; a = a->Next)
         for (u = a->FirstUnicastAddress; u != NULL && *out == 0; u = u->Next)
-            if (same_address(u->Address.lpSockaddr, addr))
+            if (mp__same_address(u->Address.lpSockaddr, addr))
                 *out = index_of(a, addr->sa_family);
     free(list);
     if (*out == 0) {
