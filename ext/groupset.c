@@ -37,10 +37,7 @@ typedef struct {
     unsigned char pending;       /* in gs->pending */
 } shard_t;
 
-typedef struct {                 /* what identifies a membership */
-    unsigned char family, has_source;
-    unsigned char group[16], source[16];
-} gkey_t;
+typedef mp_member_t gkey_t;      /* what identifies a membership */
 
 typedef struct {                 /* small: 20,000 of them stay in cache */
     gkey_t key;                  /* the request is rebuilt from it (request_of) */
@@ -100,35 +97,83 @@ static gkey_t make_key(const struct sockaddr_storage *group, const struct sockad
     return k;
 }
 
-/* The membership request of an entry: its key on the set's port and
- * interface. */
-static void request_of(const mp_groupset_t *gs, const entry_t *e, mp_join_t *req)
+/* The common case without a request: numeric addresses that parse, a
+ * multicast group, a unicast source.  1 when it filled *out; 0 sends the
+ * member down the full path (mp_parse_address + mp_join_check), which says
+ * what is wrong. */
+static int member_fast(int family, const char *group, const char *source, mp_member_t *out)
 {
-    memset(req, 0, sizeof(*req));
-    req->flags = MP_JL_RECEIVER_ONLY;
+    static const unsigned char zero[16];
+    size_t len = family == AF_INET ? 4 : 16;
+
+    memset(out, 0, sizeof(*out));
+    out->family = (unsigned char)family;
+    if (group == NULL || inet_pton(family, group, out->group) != 1 ||
+        (family == AF_INET ? (out->group[0] >> 4) != 0xe : out->group[0] != 0xff))
+        return 0;
+    if (source == NULL)
+        return 1;
+    out->has_source = 1;
+    return inet_pton(family, source, out->source) == 1 &&
+           (family == AF_INET ? (out->source[0] >> 4) != 0xe : out->source[0] != 0xff) &&
+           memcmp(out->source, zero, len) != 0;
+}
+
+int mp_member_parse(int family, const char *group, const char *source, mp_member_t *out)
+{
+    mp_join_t req;                      /* scratch: the check takes a request */
+
+    if ((family == AF_INET || family == AF_INET6) && member_fast(family, group, source, out))
+        return 0;
+    memset(&req, 0, sizeof(req));
+    req.flags = MP_JL_RECEIVER_ONLY;
+    /* Port 1 stands for the set's (a request needs one; the set has one). */
+    if (mp_parse_address(family, group, 1, 0, 0, &req.group, &req.group_len) < 0 ||
+        (source != NULL &&
+         mp_parse_address(family, source, 0, 0, 0, &req.source, &req.source_len) < 0) ||
+        mp_join_check(family, &req) < 0) {
+        memset(out, 0, sizeof(*out));       /* of no family: the loops refuse it */
+        return -1;
+    }
+    *out = make_key(&req.group, source != NULL ? &req.source : NULL);
+    return 0;
+}
+
+/* The membership request of a key: on the set's port and interface. */
+static void request_of(const mp_groupset_t *gs, const gkey_t *k, mp_join_t *req)
+{
+    /* Only what the platform reads: the addresses up to their lengths. */
+    req->source_len = 0;
     req->ifindex = gs->ifindex;
-    if (e->key.family == AF_INET) {
+    req->flags = MP_JL_RECEIVER_ONLY;
+    req->caller_len = 0;
+    req->has_sqos = req->has_gqos = 0;
+    if (k->family == AF_INET) {
         struct sockaddr_in *g = (struct sockaddr_in *)&req->group;
+        memset(g, 0, sizeof(*g));
         g->sin_family = AF_INET;
         g->sin_port = htons(gs->port);
-        memcpy(&g->sin_addr, e->key.group, 4);
+        memcpy(&g->sin_addr, k->group, 4);
         req->group_len = (mp_socklen_t)sizeof(*g);
-        if (e->key.has_source) {
+        if (k->has_source) {
             struct sockaddr_in *src = (struct sockaddr_in *)&req->source;
+            memset(src, 0, sizeof(*src));
             src->sin_family = AF_INET;
-            memcpy(&src->sin_addr, e->key.source, 4);
+            memcpy(&src->sin_addr, k->source, 4);
             req->source_len = (mp_socklen_t)sizeof(*src);
         }
     } else {
         struct sockaddr_in6 *g = (struct sockaddr_in6 *)&req->group;
+        memset(g, 0, sizeof(*g));
         g->sin6_family = AF_INET6;
         g->sin6_port = htons(gs->port);
-        memcpy(&g->sin6_addr, e->key.group, 16);
+        memcpy(&g->sin6_addr, k->group, 16);
         req->group_len = (mp_socklen_t)sizeof(*g);
-        if (e->key.has_source) {
+        if (k->has_source) {
             struct sockaddr_in6 *src = (struct sockaddr_in6 *)&req->source;
+            memset(src, 0, sizeof(*src));
             src->sin6_family = AF_INET6;
-            memcpy(&src->sin6_addr, e->key.source, 16);
+            memcpy(&src->sin6_addr, k->source, 16);
             req->source_len = (mp_socklen_t)sizeof(*src);
         }
     }
@@ -153,16 +198,14 @@ static size_t hash_key(const gkey_t *k)
     return (size_t)h;
 }
 
-/* The table position holding k, or MP_NO_ENTRY. */
-static size_t find_pos(const mp_groupset_t *gs, const gkey_t *k)
+/* The table position holding k (whose hash is h), or MP_NO_ENTRY. */
+static size_t lookup(const mp_groupset_t *gs, const gkey_t *k, size_t h)
 {
-    size_t mask = gs->table_cap - 1, h, pos;
-    uint32_t tag;
+    size_t mask = gs->table_cap - 1, pos;
+    uint32_t tag = (uint32_t)(h >> 32);
 
     if (gs->table_cap == 0)
         return MP_NO_ENTRY;
-    h = hash_key(k);
-    tag = (uint32_t)(h >> 32);
     for (pos = h & mask;; pos = (pos + 1) & mask) {
         const slot_t *sl = &gs->table[pos];
         if (sl->index == MP_EMPTY)
@@ -173,20 +216,25 @@ static size_t find_pos(const mp_groupset_t *gs, const gkey_t *k)
     }
 }
 
+static size_t find_pos(const mp_groupset_t *gs, const gkey_t *k)
+{
+    return lookup(gs, k, hash_key(k));
+}
+
 static entry_t *find(mp_groupset_t *gs, const gkey_t *k)
 {
     size_t pos = find_pos(gs, k);
     return pos == MP_NO_ENTRY ? NULL : &gs->entries[gs->table[pos].index];
 }
 
-static void place(slot_t *table, size_t mask, size_t index, const gkey_t *k, int count_new,
-                  size_t *used)
+/* Puts index (of a key hashing to h) in the first free slot of its run. */
+static void place(slot_t *table, size_t mask, size_t index, size_t h, size_t *used)
 {
-    size_t h = hash_key(k), pos = h & mask;
+    size_t pos = h & mask;
 
     while (table[pos].index != MP_EMPTY && table[pos].index != MP_TOMBSTONE)
         pos = (pos + 1) & mask;
-    if (table[pos].index == MP_EMPTY && count_new)
+    if (table[pos].index == MP_EMPTY)
         (*used)++;
     table[pos].index = (uint32_t)index;
     table[pos].tag = (uint32_t)(h >> 32);
@@ -203,7 +251,7 @@ static int rehash(mp_groupset_t *gs, size_t cap)
         t[i].index = MP_EMPTY;
     for (i = 0; i < gs->nentries; i++)
         if (gs->entries[i].live)
-            place(t, cap - 1, i, &gs->entries[i].key, 1, &used);
+            place(t, cap - 1, i, hash_key(&gs->entries[i].key), &used);
     free(gs->table);
     gs->table = t;
     gs->table_cap = cap;
@@ -211,19 +259,23 @@ static int rehash(mp_groupset_t *gs, size_t cap)
     return 0;
 }
 
-/* Room for one more entry (and its table slot): 0 or -1 (no memory). */
-static int reserve_entry(mp_groupset_t *gs)
+/* Room for more entries (and their table slots) than there are now:
+ * 0 or -1 (no memory).  A batch reserves its whole count up front, so its
+ * loop never rehashes. */
+static int reserve_entries(mp_groupset_t *gs, size_t more)
 {
-    if ((gs->table_used + 1) * 2 > gs->table_cap) {     /* keep the load under 1/2 */
+    if ((gs->table_used + more) * 2 > gs->table_cap) {  /* keep the load under 1/2 */
         size_t cap = 64;
-        while (cap < (gs->live + 1) * 4)
+        while (cap < (gs->live + more) * 4)
             cap *= 2;
         if (rehash(gs, cap) < 0)
             return -1;
     }
-    if (gs->nfree == 0 && gs->nentries == gs->cap_entries) {
-        size_t cap = gs->cap_entries ? gs->cap_entries * 2 : 64;
+    if (gs->nfree < more && gs->nentries + (more - gs->nfree) > gs->cap_entries) {
+        size_t cap = gs->cap_entries ? gs->cap_entries : 64;
         void *p;
+        while (cap < gs->nentries + (more - gs->nfree))
+            cap *= 2;
         if (cap >= MP_TOMBSTONE)                /* indexes are 32-bit in the table */
             return -1;
         p = realloc(gs->entries, cap * sizeof(*gs->entries));
@@ -238,9 +290,18 @@ static int reserve_entry(mp_groupset_t *gs)
     return 0;
 }
 
-static void insert(mp_groupset_t *gs, size_t index)
+/* Starts loading the table slot where a lookup of k begins: a batch asks
+ * for the next member's while the kernel works on this one, so its probe
+ * does not wait on memory (20,000 members' table is past L2). */
+static void prefetch_slot(const mp_groupset_t *gs, const gkey_t *k)
 {
-    place(gs->table, gs->table_cap - 1, index, &gs->entries[index].key, 1, &gs->table_used);
+    if (gs->table_cap != 0)
+        MP_PREFETCH(&gs->table[hash_key(k) & (gs->table_cap - 1)]);
+}
+
+static void insert(mp_groupset_t *gs, size_t index, size_t h)
+{
+    place(gs->table, gs->table_cap - 1, index, h, &gs->table_used);
 }
 
 /* ---- shards ------------------------------------------------------------- */
@@ -323,6 +384,31 @@ static int roomy_shard(mp_groupset_t *gs, size_t *out)
     return 0;
 }
 
+/* Opens, before a batch's joins, the shards it will need beyond the room
+ * there is (as a C program would open its sockets first), stacked so that
+ * the oldest is filled first.  Best effort: a shard it cannot open now is
+ * opened (or its error reported) by the join that needs it. */
+static void open_shards(mp_groupset_t *gs, size_t n)
+{
+    size_t room = 0, i, first = gs->nshards, want, si;
+
+    for (i = 0; i < gs->nroomy; i++) {
+        const shard_t *sh = &gs->shards[gs->roomy[i]];
+        if (sh->count < sh->capacity)
+            room += sh->capacity - sh->count;
+    }
+    if (n <= room || gs->nroomy != 0)
+        return;
+    want = (n - room + gs->per_socket - 1) / gs->per_socket;
+    for (i = 0; i < want; i++)
+        if (new_shard(gs, &si) != 0)
+            break;
+    for (i = gs->nshards; i > first; i--) {      /* newest at the bottom */
+        gs->shards[i - 1].listed = 1;
+        gs->roomy[gs->nroomy++] = i - 1;
+    }
+}
+
 /* ---- the set -------------------------------------------------------------- */
 
 int mp_groupset_open(int family, unsigned short port, unsigned int ifindex,
@@ -374,23 +460,20 @@ void mp_groupset_close(mp_groupset_t *gs)
     free(gs);
 }
 
-static int join_one(mp_groupset_t *gs, const mp_join_t *in)
+static int join_one(mp_groupset_t *gs, const gkey_t *k)
 {
-    mp_join_t req = *in;
-    gkey_t k = make_key(&req.group, req.source_len ? &req.source : NULL);
-    size_t si = 0, index;
+    mp_join_t req;
+    size_t si = 0, index, h = hash_key(k);
     int attempts;
     entry_t *e;
 
-
-    if (k.family != gs->family || !(req.source_len == 0 || req.source.ss_family == gs->family))
+    if (k->family != gs->family)
         return code_of(MP_WSAEAFNOSUPPORT);
-    if (find(gs, &k) != NULL)
+    if (lookup(gs, k, h) != MP_NO_ENTRY)
         return code_of(MP_WSAEISCONN);
-    if (reserve_entry(gs) < 0)
+    if (reserve_entries(gs, 1) < 0)
         return code_of(MP_WSAENOBUFS);
-    req.ifindex = gs->ifindex;
-    req.flags = MP_JL_RECEIVER_ONLY;
+    request_of(gs, k, &req);
     for (attempts = 0;; attempts++) {
         int err = roomy_shard(gs, &si);
         if (err != 0)
@@ -407,25 +490,29 @@ static int join_one(mp_groupset_t *gs, const mp_join_t *in)
     index = gs->nfree ? gs->free_entries[--gs->nfree] : gs->nentries++;
     e = &gs->entries[index];
     memset(e, 0, sizeof(*e));
-    e->key = k;
+    e->key = *k;
     e->shard = si;
     e->live = 1;
     e->order = gs->next_order++;
     e->st.joined_ns = mp__realtime_ns();
-    insert(gs, index);
+    insert(gs, index, h);
     gs->live++;
     gs->shards[si].count++;
     return 0;
 }
 
-long mp_groupset_join(mp_groupset_t *gs, const mp_join_t *reqs, size_t n, int *results)
+long mp_groupset_join(mp_groupset_t *gs, const mp_member_t *members, size_t n, int *results)
 {
     long joined = 0;
     size_t i;
 
     mp_mutex_lock(&gs->lock);
+    (void)reserve_entries(gs, n);       /* else join_one reserves one at a time */
+    open_shards(gs, n);
     for (i = 0; i < n; i++) {
-        results[i] = join_one(gs, &reqs[i]);
+        if (i + 1 < n)
+            prefetch_slot(gs, &members[i + 1]);
+        results[i] = join_one(gs, &members[i]);
         joined += results[i] == 0;
     }
     mp_mutex_unlock(&gs->lock);
@@ -444,7 +531,30 @@ static int newest_first(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-long mp_groupset_leave(mp_groupset_t *gs, const mp_join_t *reqs, size_t n, int *results)
+/* Orders todo newest first: a list given in join order (the usual case) is
+ * reversed, one given newest first is kept, others are sorted. */
+static void sort_newest_first(leave_t *todo, size_t m)
+{
+    size_t i, up = 1, down = 1;
+
+    for (i = 1; i < m && (up || down); i++) {
+        up &= todo[i - 1].order < todo[i].order;
+        down &= todo[i - 1].order > todo[i].order;
+    }
+    if (down)
+        return;
+    if (up) {
+        for (i = 0; i < m / 2; i++) {
+            leave_t t = todo[i];
+            todo[i] = todo[m - 1 - i];
+            todo[m - 1 - i] = t;
+        }
+        return;
+    }
+    qsort(todo, m, sizeof(*todo), newest_first);
+}
+
+long mp_groupset_leave(mp_groupset_t *gs, const mp_member_t *members, size_t n, int *results)
 {
     leave_t *todo = malloc((n ? n : 1) * sizeof(*todo));
     size_t i, m = 0;
@@ -455,8 +565,10 @@ long mp_groupset_leave(mp_groupset_t *gs, const mp_join_t *reqs, size_t n, int *
         return mp__fail(MP_WSAENOBUFS);
     mp_mutex_lock(&gs->lock);
     for (i = 0; i < n; i++) {
-        gkey_t k = make_key(&reqs[i].group, reqs[i].source_len ? &reqs[i].source : NULL);
-        size_t pos = find_pos(gs, &k);
+        size_t pos;
+        if (i + 1 < n)
+            prefetch_slot(gs, &members[i + 1]);
+        pos = find_pos(gs, &members[i]);
         if (pos == MP_NO_ENTRY) {
             results[i] = code_of(MP_WSAENOTCONN);
             continue;
@@ -466,18 +578,18 @@ long mp_groupset_leave(mp_groupset_t *gs, const mp_join_t *reqs, size_t n, int *
         todo[m].req = i;
         m++;
     }
-    qsort(todo, m, sizeof(*todo), newest_first);
+    sort_newest_first(todo, m);
     for (i = 0; i < m; i++) {
         size_t index = gs->table[todo[i].pos].index;
         entry_t *e;
         shard_t *sh;
-        if (index == MP_TOMBSTONE) {        /* named twice in reqs */
+        if (index == MP_TOMBSTONE) {        /* named twice in members */
             results[todo[i].req] = code_of(MP_WSAENOTCONN);
             continue;
         }
         e = &gs->entries[index];
         sh = &gs->shards[e->shard];
-        request_of(gs, e, &req);
+        request_of(gs, &e->key, &req);
         if (mp__drop_membership(sh->sock, gs->family, &req) < 0) {
             results[todo[i].req] = mp__last_error();
             continue;
@@ -543,7 +655,8 @@ size_t mp_groupset_list(mp_groupset_t *gs, mp_join_t *reqs, mp_group_stats_t *st
         if (m > max)
             m = max;
         for (i = 0; i < m; i++) {
-            request_of(gs, &gs->entries[order[i].req], &reqs[i]);
+            memset(&reqs[i], 0, sizeof(reqs[i]));
+            request_of(gs, &gs->entries[order[i].req].key, &reqs[i]);
             stats[i] = gs->entries[order[i].req].st;
         }
         free(order);

@@ -2,7 +2,7 @@
 # are parsed into a C array with the GIL; the join and leave loops and the
 # receive's wait run with it released.  No Python object per group is made
 # on the way into the kernel.
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport calloc, malloc, free
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport strlen
 
@@ -23,17 +23,34 @@ cdef extern from "mpoint.h" nogil:
         uint64_t duplicates
         uint64_t reordered
         uint64_t highest
-    int mp_join_check(int family, const mp_join_t *req)
+    ctypedef struct mp_member_t:
+        unsigned char family
+    int mp_member_parse(int family, const char *group, const char *source, mp_member_t *out)
     int mp_groupset_open(int family, unsigned short port, unsigned int ifindex,
                          unsigned int per_socket, mp_groupset_t **out)
     void mp_groupset_close(mp_groupset_t *gs)
-    long mp_groupset_join(mp_groupset_t *gs, const mp_join_t *reqs, size_t n, int *results)
-    long mp_groupset_leave(mp_groupset_t *gs, const mp_join_t *reqs, size_t n, int *results)
+    long mp_groupset_join(mp_groupset_t *gs, const mp_member_t *members, size_t n,
+                          int *results)
+    long mp_groupset_leave(mp_groupset_t *gs, const mp_member_t *members, size_t n,
+                           int *results)
     size_t mp_groupset_size(mp_groupset_t *gs)
     size_t mp_groupset_sockets(mp_groupset_t *gs)
     size_t mp_groupset_list(mp_groupset_t *gs, mp_join_t *reqs, mp_group_stats_t *stats,
                             size_t max)
     int mp_groupset_recv(mp_groupset_t *gs, mp_batch_t *batch, int timeout_ms)
+
+
+cdef const char *_numeric(object host) except NULL:
+    """A str's UTF-8, without a copy."""
+    cdef Py_ssize_t size
+    cdef const char *text
+    if not isinstance(host, str):
+        raise TypeError(f"a group or source must be str, not {type(host).__name__}")
+    text = PyUnicode_AsUTF8AndSize(host, &size)
+    if <size_t>size != strlen(text):
+        from mpoint.errors import from_code
+        raise from_code("WSAEFAULT", "GroupSet", f"{host!r} holds a NUL character")
+    return text
 
 
 cdef class GroupSetCore:
@@ -71,35 +88,19 @@ cdef class GroupSetCore:
             raise from_code("WSAENOTSOCK", "GroupSet", "the set is closed")
         return 0
 
-    cdef int _address(self, object host, int port, sockaddr_storage *out,
-                      mp_socklen_t *out_len) except -1:
-        """A numeric address straight from the str's UTF-8 (no copy)."""
-        cdef Py_ssize_t size
-        cdef const char *text
-        if not isinstance(host, str):
-            raise TypeError(f"a group or source must be str, not {type(host).__name__}")
-        text = PyUnicode_AsUTF8AndSize(host, &size)
-        if <size_t>size != strlen(text):
-            text = NULL                     # an embedded NUL: malformed
-        if mp_parse_address(self.family, text, port, 0, 0, out, out_len) < 0:
-            _raise("GroupSet")
-        return 0
-
-    cdef mp_join_t *_requests(self, list members, list errors, list keys) except NULL:
-        """Members (a group, or (group, source)) as checked requests; for one
-        that cannot be a membership errors[i] gets its exception and its
-        request is left empty (the C loop then skips it as not a session)."""
+    cdef mp_member_t *_members(self, list members, list errors, list keys) except NULL:
+        """Members (a group, or (group, source)) parsed into a C array; for
+        one that cannot be a membership errors[i] gets its exception and its
+        entry is left zeroed (the C loop then refuses it as of no family)."""
         cdef Py_ssize_t i, n = len(members)
-        cdef mp_join_t *reqs = <mp_join_t *>malloc(max(1, n) * sizeof(mp_join_t))
-        cdef mp_join_t *r
-        if reqs == NULL:
+        cdef const char *g
+        cdef const char *src
+        cdef mp_member_t *out = <mp_member_t *>calloc(max(1, n), sizeof(mp_member_t))
+        if out == NULL:
             raise MemoryError()
         try:
             for i in range(n):
                 m = members[i]
-                r = &reqs[i]
-                memset(r, 0, sizeof(mp_join_t))
-                r.flags = MP_JL_RECEIVER_ONLY
                 if isinstance(m, str):
                     group, source = m, None
                 elif isinstance(m, tuple) and len(<tuple>m) == 2:
@@ -109,20 +110,20 @@ cdef class GroupSetCore:
                 else:
                     raise TypeError(f"a member is a group or (group, source), not {m!r}")
                 try:
-                    self._address(group, self.port, &r.group, &r.group_len)
+                    g = _numeric(group)
+                    src = NULL
                     if source is not None:
-                        self._address(source, 0, &r.source, &r.source_len)
-                    if mp_join_check(self.family, r) < 0:
+                        src = _numeric(source)
+                    if mp_member_parse(self.family, g, src, &out[i]) < 0:
                         _raise("GroupSet")
                 except OSError as exc:
                     if errors[i] is None:
                         errors[i] = exc
-                    memset(r, 0, sizeof(mp_join_t))
                 keys.append(m)
         except BaseException:
-            free(reqs)
+            free(out)
             raise
-        return reqs
+        return out
 
     def _run(self, list members, bint join):
         """Joins or leaves members -> (keys, codes): keys are the members as
@@ -133,7 +134,7 @@ cdef class GroupSetCore:
         cdef Py_ssize_t n = len(members), i
         cdef list out = [None] * n
         cdef list keys = []
-        cdef mp_join_t *reqs = self._requests(members, out, keys)
+        cdef mp_member_t *reqs = self._members(members, out, keys)
         cdef int *results = <int *>malloc(max(1, n) * sizeof(int))
         cdef mp_groupset_t *gs = self.gs
         cdef long rc

@@ -30,4 +30,11 @@ typedef socklen_t mp_socklen_t;
 #  define MP_SET_SA_LEN(ss, len) ((void)(ss), (void)(len))
 #endif
 
+/* A hint to start loading the cache line at p (compilers without one: none). */
+#if defined(__GNUC__) || defined(__clang__)
+#  define MP_PREFETCH(p) __builtin_prefetch(p)
+#else
+#  define MP_PREFETCH(p) ((void)(p))
+#endif
+
 #endif /* MP_SYS_H */

@@ -33,6 +33,14 @@ long long mp_ref_wakeups(mp_sock_t tx, mp_sock_t rx, const mp_sock_t *idle, int 
 int mp_ref_joins(int family, unsigned short port, const mp_join_t *reqs, size_t n,
                  size_t per_socket, int newest_first, long long out[3]);
 
+/* The per-call join of a one-socket-per-group design, as C does it: makes
+ * n sockets as mpoint.socket() makes them (SO_REUSEADDR, cross-talk off;
+ * not timed), then binds each to port and joins reqs[i] on socket i
+ * (timed: *out, ns), then closes them newest first.  -1 with the platform
+ * error if a call failed. */
+int mp_ref_leaf_joins(int family, unsigned short port, const mp_join_t *reqs, size_t n,
+                      long long *out);
+
 /* Sends one datagram of size bytes to each of groups[0..n) in turn from s,
  * for duration_ms; returns datagrams sent or -1. */
 long long mp_ref_send_round_robin(mp_sock_t s, const mp_join_t *groups, size_t n, int size,

@@ -71,13 +71,14 @@ PORTS = {"join": 32100, "leaf": 32101, "std": 32102, "delay": 32103,
 
 # Row names (the JSON keys as well).
 C_ONE, C_PER, C_ONE_PER = "C, one socket", "C, 20 per socket", "C, 1 per socket"
+C_LEAF = "C, 1 per socket, made beforehand"
 MP_BATCH = "mpoint GroupSet.join_many"
 MP_LEAF = "mpoint join_leaf per call"
 MP_SOCK_LEAF = "mpoint socket()+join_leaf per call"
 STD_ONE, STD_PER = "stdlib setsockopt, one socket", "stdlib setsockopt, 20 per socket"
 JOIN_ROWS: Tuple[Tuple[str, Optional[str]], ...] = (
-    (C_ONE, None), (C_PER, None), (C_ONE_PER, None),
-    (MP_BATCH, C_PER), (MP_LEAF, C_ONE_PER), (MP_SOCK_LEAF, C_ONE_PER),
+    (C_ONE, None), (C_PER, None), (C_ONE_PER, None), (C_LEAF, None),
+    (MP_BATCH, C_PER), (MP_LEAF, C_LEAF), (MP_SOCK_LEAF, C_ONE_PER),
     (STD_ONE, C_ONE), (STD_PER, C_PER),
 )
 L_ONE_NEW, L_ONE_OLD = "C one socket, newest first", "C one socket, oldest first"
@@ -95,7 +96,7 @@ CLOSE_ROWS: Tuple[Tuple[str, Optional[str]], ...] = (
 )
 RECV_MP = "mpoint GroupSet.recv_batch"
 RECV_C = "C recvmmsg + IP_PKTINFO + SO_TIMESTAMPNS"
-PER_SOCKET_ROWS = (C_ONE_PER, MP_LEAF, MP_SOCK_LEAF)   # one descriptor per group
+PER_SOCKET_ROWS = (C_ONE_PER, C_LEAF, MP_LEAF, MP_SOCK_LEAF)   # one descriptor per group
 
 Sample = Tuple[str, str, int]         # (table, row, elapsed ns)
 
@@ -162,6 +163,13 @@ def c_joins(family: int, groups: List[str], per: int, newest: bool) -> List[Samp
         return [("join", C_ONE_PER, join)]
     return [("join", C_PER, join), ("leave", f"C 20 per socket, {order} first", leave),
             ("close", f"C 20 per socket, {order} socket first", close)]
+
+
+def c_leaf_joins(family: int, groups: List[str]) -> List[Sample]:
+    """reference_leaf_joins: sockets made first (not timed), then bind + join
+    on each (timed) -- what join_leaf does per call on an unbound socket."""
+    from . import _core
+    return [("join", C_LEAF, _core.reference_leaf_joins(family, PORTS["leaf"], groups))]
 
 
 def mp_groupset(family: int, groups: List[str], info: Dict[str, Any]) -> List[Sample]:
@@ -275,6 +283,7 @@ def measure_joins(family: int, count: int, repeat: int, hard_limit: Optional[int
         ("C 20 per socket, oldest", lambda: c_joins(family, groups, PER, False),
          (C_PER, L_PER_OLD, C_CLOSE_OLD)),
         ("C 1 per socket", lambda: c_joins(family, groups, 1, True), (C_ONE_PER,)),
+        ("C 1 per socket, made first", lambda: c_leaf_joins(family, groups), (C_LEAF,)),
         ("GroupSet", lambda: mp_groupset(family, groups, gs_info), (MP_BATCH, MP_LEAVE, MP_CLOSE)),
         ("join_leaf", lambda: mp_join_leaf(family, groups, False), (MP_LEAF,)),
         ("socket()+join_leaf", lambda: mp_join_leaf(family, groups, True), (MP_SOCK_LEAF,)),
@@ -627,10 +636,12 @@ def report(results: Dict[str, Any]) -> str:
     lines += [
         "   Notes: one-socket costs grow with the count (the kernel walks the socket's list",
         "   of memberships on each join).  \"C, 1 per socket\" makes each socket inside the",
-        "   timed loop; \"mpoint join_leaf per call\" joins sockets made beforehand (creation",
-        "   not timed); \"mpoint socket()+join_leaf per call\" makes them in the loop, as C",
-        "   does.  stdlib rows time making and binding their sockets (SO_REUSEADDR) and",
-        "   setsockopt(IP_ADD_MEMBERSHIP / IPV6_JOIN_GROUP) in a Python loop.",
+        "   timed loop (and its mpoint row, socket()+join_leaf, does too); \"made beforehand\"",
+        "   times only binding and joining sockets made first (SO_REUSEADDR, cross-talk off),",
+        "   which is what \"mpoint join_leaf per call\" does on sockets made first.  Under",
+        "   both, the kernel's per-join cost grows with the groups on the interface.  stdlib",
+        "   rows time making and binding their sockets (SO_REUSEADDR) and setsockopt",
+        "   (IP_ADD_MEMBERSHIP / IPV6_JOIN_GROUP) in a Python loop.",
         "",
         "2. Leave and close: us per group (best run), ratio to the C reference of the same run",
         "   (newest first: the kernel's cheap end).  GroupSet rows repeat C's sequence on a new",

@@ -14,7 +14,6 @@ from . import _core, errors
 from .constants import JL_BOTH, JoinFlag, Plane, SocketFlag
 
 _FD_READ, _FD_CONNECT = 0x01, 0x10
-_JOIN_FLAGS = {int(f): f for f in JoinFlag}      # valid here: C checked the value
 
 Address = Union[Tuple[str, int], Tuple[str, int, int], Tuple[str, int, int, int]]
 Interface = Union[None, int, str]
@@ -36,22 +35,26 @@ class MultipointSocket(_stdsocket.socket):
     def __init__(self, family: int = _stdsocket.AF_INET, type: int = _stdsocket.SOCK_DGRAM,
                  proto: int = 0, fileno: Optional[int] = None, *,
                  flags: int = DEFAULT_FLAGS) -> None:
+        # Per-call cost matters here (one socket per group is a common
+        # design): enum values are made when asked for, not per socket.
         if fileno is None:
             fileno = _core.socket_open(family, type, proto, flags)
             try:
                 # Windows' socket() cannot ask an unbound socket its family.
-                super().__init__(family, _stdsocket.SOCK_DGRAM, _stdsocket.IPPROTO_UDP, fileno)
+                _stdsocket.socket.__init__(self, family, _stdsocket.SOCK_DGRAM,
+                                           _stdsocket.IPPROTO_UDP, fileno)
             except BaseException:
                 _stdsocket.close(fileno)
                 raise
+            self._af = int(family)
         else:   # dup() and friends: an existing descriptor, default roles
             super().__init__(family, type, proto, fileno)
             flags = DEFAULT_FLAGS
-        self._mp_flags = SocketFlag(flags)
-        self._af = int(self.family)
+            self._af = int(self.family)
+        self._mp_flags = int(flags)
         self._joined: Optional[Address] = None
-        self._join_flags: Optional[JoinFlag] = None
-        self._join_method: Optional[str] = None
+        self._join_flags: Optional[int] = None
+        self._join_method: Optional[bool] = None     # True: WSAJoinLeaf
         self._dest: Optional[Address] = None
         self._meta = False          # metadata socket options enabled (recv_batch)
         self._reg: Any = None       # the EventSet registration, if registered
@@ -60,7 +63,7 @@ class MultipointSocket(_stdsocket.socket):
     @property
     def multipoint_flags(self) -> SocketFlag:
         """The WSASocket flags the socket was created with."""
-        return self._mp_flags
+        return SocketFlag(self._mp_flags)
 
     @property
     def control_plane(self) -> Plane:
@@ -82,7 +85,7 @@ class MultipointSocket(_stdsocket.socket):
     @property
     def join_flags(self) -> Optional[JoinFlag]:
         """The role the socket joined with (JL_*), or None."""
-        return self._join_flags
+        return None if self._join_flags is None else JoinFlag(self._join_flags)
 
     @property
     def join_method(self) -> Optional[str]:
@@ -92,7 +95,9 @@ class MultipointSocket(_stdsocket.socket):
         join, and on Windows a join with an interface or a source, or one
         whose provider's WSAJoinLeaf fails without an error, as Wine's
         does); None before a join."""
-        return self._join_method
+        if self._join_method is None:
+            return None
+        return "WSAJoinLeaf" if self._join_method else "socket options"
 
     # -- WSAJoinLeaf --------------------------------------------------------
     def join_leaf(self, name: Address, caller_data: Optional[Any] = None,
@@ -124,7 +129,7 @@ class MultipointSocket(_stdsocket.socket):
         if interface is None and self._af == _stdsocket.AF_INET6 \
                 and isinstance(name, tuple) and len(name) == 4:
             interface = name[3] or None      # the zone of a scoped group
-        ifindex = _core.interface_index(interface)
+        ifindex = 0 if interface is None else _core.interface_index(interface)
         if reg is not None:
             # Non-blocking (registered): the outcome arrives as FD_CONNECT on
             # the next wait.
@@ -140,8 +145,8 @@ class MultipointSocket(_stdsocket.socket):
         if callee_data is not None:
             del callee_data[:]            # lpCalleeData->len = 0: no data came back
         self._joined = name
-        self._join_flags = _JOIN_FLAGS[flags]
-        self._join_method = "WSAJoinLeaf" if native else "socket options"
+        self._join_flags = flags              # valid: C checked it
+        self._join_method = native
         if flags == JL_BOTH:
             self._dest = name
         return self

@@ -223,6 +223,25 @@ def test_leave_many_reports_what_it_left(port: int) -> None:
         assert not set(groups[:60]) & set(memberships(socket.AF_INET))
 
 
+@pytest.mark.parametrize("order", ["join order", "newest first", "shuffled"])
+def test_leave_many_in_any_order(port: int, order: str) -> None:
+    # The set leaves newest first whatever the order given: a join-order list
+    # is reversed, a newest-first one kept, any other sorted.
+    groups = groups_v4(90, base=14500)
+    gone = groups[10:70]
+    if order == "newest first":
+        gone = gone[::-1]
+    elif order == "shuffled":
+        gone = gone[1::2] + gone[::2]
+    with GroupSet(port) as gs:
+        gs.join_many(groups)
+        result = gs.leave_many(gone)
+        assert result.left == gone and not result.failed
+        assert list(gs) == groups[:10] + groups[70:]
+        assert not set(gone) & set(memberships(socket.AF_INET))
+        assert set(groups[:10] + groups[70:]) <= set(memberships(socket.AF_INET))
+
+
 def test_close_leaves_everything(port: int) -> None:
     groups = groups_v4(300, base=15000)
     gs = GroupSet(port)

@@ -29,7 +29,9 @@ static unsigned short local_port(int fd, int *err)
 
 /* "If the socket is unbound, unique values are assigned to the local
  * association by the system": receivers take the group's port so that its
- * datagrams reach them, senders any free port. */
+ * datagrams reach them, senders any free port.  The bind is tried first
+ * (one call where asking first takes two): a socket bound already refuses
+ * it with EINVAL and keeps its own port. */
 static int bind_if_unbound(int fd, int family, const mp_join_t *req)
 {
     struct sockaddr_storage ss;
@@ -37,8 +39,6 @@ static int bind_if_unbound(int fd, int family, const mp_join_t *req)
     unsigned short port = 0;
     int err;
 
-    if (local_port(fd, &err) != 0 || err)
-        return err ? -1 : 0;
     if (req->flags != MP_JL_SENDER_ONLY)
         port = family == AF_INET
             ? ((const struct sockaddr_in *)&req->group)->sin_port
@@ -53,10 +53,17 @@ static int bind_if_unbound(int fd, int family, const mp_join_t *req)
         len = sizeof(struct sockaddr_in6);
     }
     MP_SET_SA_LEN(&ss, len);
-    return bind(fd, (struct sockaddr *)&ss, len);
+    if (bind(fd, (struct sockaddr *)&ss, len) == 0)
+        return 0;
+    if (errno != EINVAL)
+        return -1;
+    if (local_port(fd, &err) != 0)
+        return 0;                           /* bound before: nothing to do */
+    if (!err)
+        errno = EINVAL;
+    return -1;
 }
 
-/* MCAST_{JOIN,LEAVE}_GROUP, or the _SOURCE_GROUP forms (RFC 3678). */
 static int membership(int fd, int family, const mp_join_t *req, int join)
 {
     int level = family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6;

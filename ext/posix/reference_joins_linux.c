@@ -108,6 +108,43 @@ out:
     return rc;
 }
 
+int mp_ref_leaf_joins(int family, unsigned short port, const mp_join_t *reqs, size_t n,
+                      long long *out)
+{
+    int *fds = calloc(n ? n : 1, sizeof(*fds));
+    size_t i, opened = 0;
+    long long t;
+    int rc = -1, saved, one = 1;
+
+    if (fds == NULL) {
+        errno = ENOBUFS;
+        return -1;
+    }
+    for (opened = 0; opened < n; opened++) {
+        if ((fds[opened] = mp__os_udp_socket(family)) < 0)
+            goto out;
+        if (setsockopt(fds[opened], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+            mp__os_crosstalk_off(fds[opened], family) < 0) {
+            opened++;
+            goto out;
+        }
+    }
+    t = mono_ns();
+    for (i = 0; i < n; i++)
+        if (mp__bind_port(fds[i], family, port) < 0 || group_op(fds[i], family, &reqs[i], 1) < 0)
+            goto out;
+    *out = mono_ns() - t;
+    rc = 0;
+out:
+    saved = errno;
+    for (i = opened; i > 0; i--)
+        if (fds[i - 1] >= 0)
+            close(fds[i - 1]);
+    free(fds);
+    errno = saved;
+    return rc;
+}
+
 long long mp_ref_send_round_robin(mp_sock_t s, const mp_join_t *groups, size_t n, int size,
                                   int duration_ms)
 {

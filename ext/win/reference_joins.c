@@ -102,6 +102,49 @@ out:
     return rc;
 }
 
+int mp_ref_leaf_joins(int family, unsigned short port, const mp_join_t *reqs, size_t n,
+                      long long *out)
+{
+    SOCKET *socks;
+    size_t i, opened;
+    long long t;
+    int rc = -1, saved;
+
+    if (mp__win_startup() < 0)
+        return -1;
+    if ((socks = calloc(n ? n : 1, sizeof(*socks))) == NULL) {
+        WSASetLastError(WSAENOBUFS);
+        return -1;
+    }
+    for (opened = 0; opened < n; opened++) {
+        DWORD one = 1;
+        socks[opened] = WSASocketW(family, SOCK_DGRAM, IPPROTO_UDP, NULL, 0,
+                                   WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+        if (socks[opened] == INVALID_SOCKET)
+            goto out;
+        if (setsockopt(socks[opened], SOL_SOCKET, SO_REUSEADDR, (const char *)&one,
+                       sizeof(one)) == SOCKET_ERROR) {
+            opened++;
+            goto out;
+        }
+    }
+    t = mono_ns();
+    for (i = 0; i < n; i++)
+        if (mp__bind_port(socks[i], family, port) < 0 ||
+            mp__add_membership(socks[i], family, &reqs[i]) < 0)
+            goto out;
+    *out = mono_ns() - t;
+    rc = 0;
+out:
+    saved = WSAGetLastError();
+    for (i = opened; i > 0; i--)
+        if (socks[i - 1] != INVALID_SOCKET)
+            closesocket(socks[i - 1]);
+    free(socks);
+    WSASetLastError(saved);
+    return rc;
+}
+
 /* A full send buffer (WSAENOBUFS) or a non-blocking socket that would block
  * drops the datagram and goes on, as the POSIX loop does. */
 long long mp_ref_send_round_robin(mp_sock_t s, const mp_join_t *groups, size_t n, int size,
