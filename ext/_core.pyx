@@ -8,9 +8,14 @@ class.  Python objects never cross into the platform files.
 """
 from libc.limits cimport LLONG_MAX, LLONG_MIN
 from core_api cimport *
-from libc.string cimport memset
+from libc.string cimport memset, strlen
 
-from operator import index as _index
+cdef extern from "Python.h":
+    object PyNumber_Index(object o)
+    long long PyLong_AsLongLongAndOverflow(object o, int *overflow) except? -1
+    bint PyUnicode_IS_ASCII(object o)
+    const char *PyUnicode_AsUTF8AndSize(object unicode, Py_ssize_t *size) except NULL
+
 from socket import AF_INET as _AF_INET
 from sys import platform as _platform
 
@@ -46,13 +51,18 @@ cdef int _raise(str call) except -1:
 
 cdef long long _clamp(object value) except? -1:
     """An integer argument, clamped into long long: C rejects what is out of
-    its range with the spec's code, so huge values need no second check."""
-    value = _index(value)
-    if value > LLONG_MAX:
+    its range with the spec's code, so huge values need no second check.
+    Integers only, as operator.index takes them (not floats)."""
+    cdef int overflow = 0
+    cdef long long v
+    if type(value) is not int:
+        value = PyNumber_Index(value)
+    v = PyLong_AsLongLongAndOverflow(value, &overflow)
+    if overflow > 0:
         return LLONG_MAX
-    if value < LLONG_MIN:
+    if overflow < 0:
         return LLONG_MIN
-    return value
+    return v
 
 
 cdef mp_sock_t _handle(object fd) except? -1:
@@ -60,6 +70,20 @@ cdef mp_sock_t _handle(object fd) except? -1:
     if v < 0:
         return MP_INVALID_SOCKET     # a closed socket: WSAENOTSOCK from C
     return <mp_sock_t>v
+
+
+cdef const char *_host_text(object value) except? NULL:
+    """A host str as C text without a copy; NULL (not an exception) when it
+    cannot be a numeric address (not ASCII, or a NUL inside), which C
+    reports as malformed."""
+    cdef Py_ssize_t size
+    cdef const char *text
+    if not isinstance(value, str):
+        raise TypeError(f"host must be str, not {type(value).__name__}")
+    if not PyUnicode_IS_ASCII(value):
+        return NULL
+    text = PyUnicode_AsUTF8AndSize(value, &size)
+    return text if <size_t>size == strlen(text) else NULL
 
 
 cdef bytes _text(object value, str what):
@@ -77,20 +101,21 @@ cdef int _parse_address(int family, object addr, sockaddr_storage *out,
     AF_INET6, as the socket module spells addresses.  A tuple of another
     length is a name of the wrong length: WSAEFAULT from C."""
     cdef const char *host = NULL
+    cdef const char *text = NULL
     cdef long long port = 0, flowinfo = 0, scope_id = 0
-    cdef bytes raw = None
+    cdef Py_ssize_t n
     if not isinstance(addr, tuple):
         raise TypeError(f"an address must be a tuple (host, port), not {type(addr).__name__}")
-    n = len(addr)
+    n = len(<tuple>addr)
     if n >= 2:
-        raw = _text(addr[0], "host")
-        port = _clamp(addr[1])
+        text = _host_text((<tuple>addr)[0])
+        port = _clamp((<tuple>addr)[1])
     if n >= 3:
-        flowinfo = _clamp(addr[2])
+        flowinfo = _clamp((<tuple>addr)[2])
     if n >= 4:
-        scope_id = _clamp(addr[3])
-    if raw is not None and (n == 2 or (family != _AF_INET and n <= 4)):
-        host = raw
+        scope_id = _clamp((<tuple>addr)[3])
+    if n == 2 or (family != _AF_INET and 2 < n <= 4):
+        host = text
     if flowinfo < 0 or scope_id < 0:
         host = NULL
     if mp_parse_address(family, host, port, <unsigned long>flowinfo,

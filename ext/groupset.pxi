@@ -6,9 +6,6 @@ from libc.stdlib cimport calloc, malloc, free
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport strlen
 
-cdef extern from "Python.h":
-    const char *PyUnicode_AsUTF8AndSize(object unicode, Py_ssize_t *size) except NULL
-
 cdef extern from "mpoint.h" nogil:
     ctypedef struct mp_groupset_t:
         pass
