@@ -7,6 +7,14 @@
  * so a datagram reaches exactly the shard that joined its group, and the
  * group is read from the datagram's destination address (IP_PKTINFO).
  *
+ * A shared receiver (Linux only) turns that around: the shards hold the
+ * memberships unbound, and one more socket, bound to the port, receives
+ * every group joined on the host there (IP_MULTICAST_ALL on).  The kernel
+ * then hands each datagram to one socket on the port instead of testing
+ * every shard's membership list, so its cost per datagram no longer grows
+ * with the shard count; the price is one receive buffer for the whole set
+ * and the other groups on the port, which admit() drops.
+ *
  * Concurrency: every entry point takes gs->lock, except that recv drops it
  * around the blocking poll; the caller may release its own lock (the GIL)
  * around any of them.
@@ -51,6 +59,7 @@ struct mp_groupset {
     int family;
     unsigned short port;
     unsigned int ifindex, per_socket;
+    int shared;                          /* a shared receiver: shard 0 */
     mp_mutex_t lock;
     mp_evset_t *events;
     shard_t *shards;
@@ -60,6 +69,7 @@ struct mp_groupset {
     size_t *by_slot;                     /* event-set slot -> shard */
     entry_t *entries;
     size_t nentries, cap_entries, live;
+    size_t sourced;                      /* live source-specific memberships */
     size_t *free_entries, nfree;
     slot_t *table;                       /* open addressing, linear probing */
     size_t table_cap, table_used;
@@ -332,8 +342,10 @@ static int grow_shards(mp_groupset_t *gs)
     return 0;
 }
 
-/* A new shard: 0, or the platform's code. */
-static int new_shard(mp_groupset_t *gs, size_t *out)
+/* A new shard: 0, or the platform's code.  A receiver is bound to the port
+ * and watched; with a shared receiver, the shards that hold memberships are
+ * neither (they never read). */
+static int new_shard(mp_groupset_t *gs, int receiver, size_t *out)
 {
     shard_t sh;
     int err;
@@ -341,11 +353,22 @@ static int new_shard(mp_groupset_t *gs, size_t *out)
     if (gs->nshards == gs->cap_shards && grow_shards(gs) < 0)
         return code_of(MP_WSAENOBUFS);
     memset(&sh, 0, sizeof(sh));
-    sh.capacity = gs->per_socket;
+    sh.capacity = receiver && gs->shared ? 0 : gs->per_socket;
     if (mp_socket_open(gs->family, SOCK_DGRAM, 0,
                        MP_WSA_FLAG_MULTIPOINT_C_LEAF | MP_WSA_FLAG_MULTIPOINT_D_LEAF,
                        &sh.sock) < 0)
         return mp__last_error();
+    if (receiver && gs->shared && mp__receive_every_group(sh.sock, gs->family) < 0) {
+        err = mp__last_error();
+        mp__close(sh.sock);
+        return err;
+    }
+    if (!receiver) {                            /* holds memberships, never reads */
+        sh.slot = MP_EMPTY;
+        gs->shards[gs->nshards] = sh;
+        *out = gs->nshards++;
+        return 0;
+    }
     if (mp__bind_port(sh.sock, gs->family, gs->port) < 0 ||
         mp_enable_metadata(sh.sock, gs->family) < 0 ||
         mp_evset_add(gs->events, sh.sock, MP_FD_READ, &sh.slot) < 0) {
@@ -377,7 +400,7 @@ static int roomy_shard(mp_groupset_t *gs, size_t *out)
         gs->shards[i].listed = 0;
         gs->nroomy--;
     }
-    if ((err = new_shard(gs, out)) != 0)
+    if ((err = new_shard(gs, !gs->shared, out)) != 0)
         return err;
     gs->shards[*out].listed = 1;
     gs->roomy[gs->nroomy++] = *out;
@@ -401,7 +424,7 @@ static void open_shards(mp_groupset_t *gs, size_t n)
         return;
     want = (n - room + gs->per_socket - 1) / gs->per_socket;
     for (i = 0; i < want; i++)
-        if (new_shard(gs, &si) != 0)
+        if (new_shard(gs, !gs->shared, &si) != 0)
             break;
     for (i = gs->nshards; i > first; i--) {      /* newest at the bottom */
         gs->shards[i - 1].listed = 1;
@@ -412,9 +435,11 @@ static void open_shards(mp_groupset_t *gs, size_t n)
 /* ---- the set -------------------------------------------------------------- */
 
 int mp_groupset_open(int family, unsigned short port, unsigned int ifindex,
-                     unsigned int per_socket, mp_groupset_t **out)
+                     unsigned int per_socket, int shared_receiver, mp_groupset_t **out)
 {
     mp_groupset_t *gs;
+    size_t receiver;
+    int err;
 
     if (family != AF_INET && family != AF_INET6)
         return mp__fail(MP_WSAEAFNOSUPPORT);
@@ -433,7 +458,15 @@ int mp_groupset_open(int family, unsigned short port, unsigned int ifindex,
     gs->port = port;
     gs->ifindex = ifindex;
     gs->per_socket = per_socket;
+    gs->shared = shared_receiver != 0;
     mp_mutex_init(&gs->lock);
+    if (gs->shared && (err = new_shard(gs, 1, &receiver)) != 0) {
+        mp_groupset_close(gs);
+        mp__restore_error(err);
+        return -1;
+    }
+    if (gs->shared)
+        gs->shards[0].listed = 1;               /* never among the roomy */
     *out = gs;
     return 0;
 }
@@ -497,6 +530,7 @@ static int join_one(mp_groupset_t *gs, const gkey_t *k)
     e->st.joined_ns = mp__realtime_ns();
     insert(gs, index, h);
     gs->live++;
+    gs->sourced += k->has_source;
     gs->shards[si].count++;
     return 0;
 }
@@ -597,6 +631,7 @@ long mp_groupset_leave(mp_groupset_t *gs, const mp_member_t *members, size_t n, 
         results[todo[i].req] = 0;
         left++;
         e->live = 0;
+        gs->sourced -= e->key.has_source;
         gs->table[todo[i].pos].index = MP_TOMBSTONE;
         gs->free_entries[gs->nfree++] = index;
         gs->live--;
@@ -711,14 +746,21 @@ static void count_sequence(mp_group_stats_t *st, uint64_t seq)
  * IP_MULTICAST_ALL on, Wine, which cannot turn it off). */
 static entry_t *owner(mp_groupset_t *gs, const mp_batch_t *b, size_t i, size_t si)
 {
-    gkey_t k = make_key(&b->groups[i], &b->sources[i]);
-    entry_t *e = find(gs, &k);
+    /* The shared receiver takes every member's datagrams. */
+#define MP_OWNS(e) ((e) != NULL && (gs->shared || (e)->shard == si))
+    gkey_t k;
+    entry_t *e;
 
-    if (e != NULL && e->shard == si)
-        return e;
+    if (gs->sourced != 0) {                     /* else no lookup can match */
+        k = make_key(&b->groups[i], &b->sources[i]);
+        e = find(gs, &k);
+        if (MP_OWNS(e))
+            return e;
+    }
     k = make_key(&b->groups[i], NULL);
     e = find(gs, &k);
-    return e != NULL && e->shard == si ? e : NULL;
+    return MP_OWNS(e) ? e : NULL;
+#undef MP_OWNS
 }
 
 /* Keeps, of the datagrams from index start on (all from shard si), those

@@ -24,7 +24,7 @@ cdef extern from "mpoint.h" nogil:
         unsigned char family
     int mp_member_parse(int family, const char *group, const char *source, mp_member_t *out)
     int mp_groupset_open(int family, unsigned short port, unsigned int ifindex,
-                         unsigned int per_socket, mp_groupset_t **out)
+                         unsigned int per_socket, int shared_receiver, mp_groupset_t **out)
     void mp_groupset_close(mp_groupset_t *gs)
     long mp_groupset_join(mp_groupset_t *gs, const mp_member_t *members, size_t n,
                           int *results)
@@ -57,14 +57,16 @@ cdef class GroupSetCore:
     cdef readonly int port
     cdef int receiving              # recv calls in progress (their waits hold gs)
 
-    def __cinit__(self, int family, port, unsigned int ifindex, unsigned int per_socket):
+    def __cinit__(self, int family, port, unsigned int ifindex, unsigned int per_socket,
+                  bint shared_receiver=False):
         cdef long long p = _clamp(port)
         if p < 1 or p > 65535:
             from mpoint.errors import from_code
             raise from_code("WSAEADDRNOTAVAIL", "GroupSet", f"port {port} is not 1..65535")
         self.family = family
         self.port = <int>p
-        if mp_groupset_open(family, <unsigned short>p, ifindex, per_socket, &self.gs) < 0:
+        if mp_groupset_open(family, <unsigned short>p, ifindex, per_socket, shared_receiver,
+                            &self.gs) < 0:
             _raise("GroupSet")
 
     def __dealloc__(self):

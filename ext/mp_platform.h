@@ -16,6 +16,11 @@ int mp__join_leaf(mp_sock_t s, int family, const mp_join_t *req);
 /* Receive-side membership only (group sets): no bind, no send set-up. */
 int mp__add_membership(mp_sock_t s, int family, const mp_join_t *req);
 int mp__drop_membership(mp_sock_t s, int family, const mp_join_t *req);
+/* Makes s receive every group joined on the host at its port, not only its
+ * own, with as large a receive buffer as the system allows: a group set's
+ * shared receiver.  WSAEOPNOTSUPP where the stack delivers a group only to
+ * the sockets that joined it (BSD, Windows). */
+int mp__receive_every_group(mp_sock_t s, int family);
 /* Binds s to the wildcard address of family and port. */
 int mp__bind_port(mp_sock_t s, int family, unsigned short port);
 int mp__close(mp_sock_t s);
@@ -44,5 +49,7 @@ void mp__set_wsa_error(int wsa_code);
  * batch.c) fail validation. */
 int mp__fail(int wsa_code);
 int mp__last_error(void);
+/* Puts back a code mp__last_error returned (after clean-up calls). */
+void mp__restore_error(int code);
 
 #endif /* MP_PLATFORM_H */

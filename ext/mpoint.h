@@ -261,8 +261,10 @@ typedef struct mp_group_stats {
     uint64_t window;            /* bit i: highest - i was seen */
 } mp_group_stats_t;
 
+/* shared_receiver: one socket receives for every shard (groupset.c says
+ * when that pays); WSAEOPNOTSUPP where the stack cannot (BSD, Windows). */
 int mp_groupset_open(int family, unsigned short port, unsigned int ifindex,
-                     unsigned int per_socket, mp_groupset_t **out);
+                     unsigned int per_socket, int shared_receiver, mp_groupset_t **out);
 /* Leaves everything (shards closed newest first) and frees the set. */
 void mp_groupset_close(mp_groupset_t *gs);
 /* Joins members[0..n) (from mp_member_parse; one of another family, or

@@ -44,10 +44,12 @@ def test_bench_smoke(isolation: _netns.Isolation, tmp_path: Path) -> None:
             assert delay["sender_sent"] > 0 and "error" not in delay, delay
             recv = results["recv"][fam][count]
             assert recv[bench.RECV_MP]["ns_per_datagram"] > 0, recv
+            assert recv[bench.RECV_MP_SHARED]["ns_per_datagram"] > 0, recv
+            assert recv[bench.RECV_MP_SHARED]["ratio"] > 0, recv
     for header in HEADERS:
         assert header in proc.stdout, header
-    for name in (bench.C_PER, bench.MP_BATCH, bench.MP_LEAF, bench.STD_ONE, bench.MP_LEAVE,
-                 bench.MP_CLOSE, bench.RECV_MP):
+    for name in (bench.C_PER, bench.C_LEAF, bench.MP_BATCH, bench.MP_LEAF, bench.STD_ONE,
+                 bench.MP_LEAVE, bench.MP_CLOSE, bench.RECV_MP, bench.RECV_MP_SHARED):
         assert name in proc.stdout, name
     assert " ... " in proc.stderr and "us/join" in proc.stderr      # progress lines
 

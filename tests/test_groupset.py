@@ -65,6 +65,21 @@ def drain_rest(gs: GroupSet, batch: mpoint.RecvBatch) -> List[tuple]:  # type: i
     return out
 
 
+LINUX = sys.platform.startswith("linux")
+
+
+@pytest.fixture(params=["per-shard receivers", "shared receiver"])
+def receiver(request: pytest.FixtureRequest) -> Dict[str, bool]:
+    """GroupSet keyword arguments: the receive suite runs in both modes."""
+    if request.param == "shared receiver" and not LINUX:
+        pytest.skip("a shared receiver needs IP_MULTICAST_ALL (Linux)")
+    return {"shared_receiver": request.param == "shared receiver"}
+
+
+def extra_sockets(receiver: Dict[str, bool]) -> int:
+    return 1 if receiver["shared_receiver"] else 0
+
+
 # Windows: one membership per socket, so 1,000 groups (1,000 sockets); under
 # Wine, whose sockets cross-talk, every socket gets every datagram, so one
 # group in ten is sent to (the set's own filter must drop the copies).
@@ -72,14 +87,15 @@ WINDOWS = sys.platform == "win32"
 MANY, EVERY = (1000, 10) if WINDOWS else (5000, 1)
 
 
-def test_thousands_of_groups_each_receive_only_their_own(port: int) -> None:
+def test_thousands_of_groups_each_receive_only_their_own(port: int, receiver: Dict[str, bool]
+                                                        ) -> None:
     groups = groups_v4(MANY)
     per_socket = 1 if WINDOWS else 20
     outsider = "239.39.0.1"
-    with GroupSet(port) as gs, mpoint.socket() as tx:
+    with GroupSet(port, **receiver) as gs, mpoint.socket() as tx:
         result = gs.join_many(groups)
         assert result.joined == groups and result.failed == {}
-        assert len(gs) == MANY and gs.sockets == MANY // per_socket
+        assert len(gs) == MANY and gs.sockets == MANY // per_socket + extra_sockets(receiver)
         sent = groups[::EVERY]
         for g in sent:
             tx.sendto(g.encode(), (g, port))
@@ -93,13 +109,13 @@ def test_thousands_of_groups_each_receive_only_their_own(port: int) -> None:
         assert sum(stats[g].datagrams for g in groups) == len(sent)
 
 
-def test_statistics_are_exact(family: int, port: int) -> None:
+def test_statistics_are_exact(family: int, port: int, receiver: Dict[str, bool]) -> None:
     group = groups_for(family, 1, base=7000)[0]
     sent = [s for s in range(100) if s not in (10, 20)]          # 2 lost
     sent.insert(sent.index(31), 30)                               # 30 twice
     i = sent.index(40)
     sent[i], sent[i + 1] = sent[i + 1], sent[i]                   # 41 before 40
-    with GroupSet(port, family=family) as gs, mpoint.socket(family) as tx:
+    with GroupSet(port, family=family, **receiver) as gs, mpoint.socket(family) as tx:
         gs.join(group)
         before = gs.stats()[group]
         assert before.datagrams == 0 and before.first_ns is None and before.join_delay_ns is None
@@ -255,13 +271,13 @@ def test_close_leaves_everything(port: int) -> None:
 
 
 @pytest.mark.real_windows("Wine passes an IPv4 source membership to Linux with source and interface swapped; IPv6 has no MCAST_JOIN_SOURCE_GROUP there")
-def test_source_specific_members(family: int, port: int) -> None:
+def test_source_specific_members(family: int, port: int, receiver: Dict[str, bool]) -> None:
     group = groups_for(family, 1, base=16000)[0]
     with mpoint.socket(family) as tx:
         tx.connect((group, port))
         source = tx.getsockname()[0]
         other = "192.0.2.99" if family == socket.AF_INET else "2001:db8::99"
-        with GroupSet(port, family=family) as gs:
+        with GroupSet(port, family=family, **receiver) as gs:
             assert gs.join_many([(group, source)]).failed == {}
             assert gs.join_many([(group, other)]).failed == {}
             tx.send(b"ssm")
@@ -272,17 +288,60 @@ def test_source_specific_members(family: int, port: int) -> None:
             assert stats[(group, other)].datagrams == 0
 
 
-def test_twenty_thousand_groups_with_the_default_kernel_limit(family: int, port: int) -> None:
+def test_twenty_thousand_groups_with_the_default_kernel_limit(family: int, port: int,
+                                                             receiver: Dict[str, bool]) -> None:
     groups = groups_for(family, 20000, base=100000)
     with support.file_limit(1200, raise_soft=False), sysctl(V4_LIMIT, "20"), \
-            GroupSet(port, family=family) as gs, mpoint.socket(family) as tx:
+            GroupSet(port, family=family, **receiver) as gs, mpoint.socket(family) as tx:
         assert gs.join_many(groups).failed == {}
-        assert len(gs) == 20000 and gs.sockets == 1000
+        assert len(gs) == 20000 and gs.sockets == 1000 + extra_sockets(receiver)
         for g in groups[::100]:
             tx.sendto(b"x", (g, port))
         got = receive_all(gs, 200, mpoint.RecvBatch(256, 64))
         assert sorted(g for g, _, _ in got) == sorted(groups[::100])
         assert len(gs.leave_many(groups).left) == 20000 and len(gs) == 0
+
+
+def bound_to(port: int, family: int) -> int:
+    """How many UDP sockets of the namespace are bound to port."""
+    path = support.needs_proc("/proc/net/udp" if family == socket.AF_INET else "/proc/net/udp6")
+    with open(path) as f:
+        rows = f.read().splitlines()[1:]
+    return sum(int(row.split()[1].rsplit(":", 1)[1], 16) == port for row in rows)
+
+
+def test_shared_receiver_is_the_only_socket_on_the_port(family: int, port: int) -> None:
+    # What makes the kernel's work per datagram independent of the set's
+    # size: it tests one socket on the port, not one per 20 groups.
+    if not LINUX:
+        with pytest.raises(errors.WSAEOPNOTSUPP):
+            GroupSet(port, family=family, shared_receiver=True)
+        return
+    groups = groups_for(family, 200, base=18000)
+    with GroupSet(port, family=family, shared_receiver=True) as shared:
+        shared.join_many(groups)
+        assert shared.sockets == 11 and bound_to(port, family) == 1
+    with GroupSet(port, family=family) as sharded:
+        sharded.join_many(groups)
+        assert sharded.sockets == 10 and bound_to(port, family) == 10
+
+
+@pytest.mark.skipif(not LINUX, reason="a shared receiver needs IP_MULTICAST_ALL (Linux)")
+def test_shared_receiver_drops_the_other_groups_on_its_port(family: int, port: int) -> None:
+    # The receiver hears every group joined on the host at its port; the set
+    # reports only its own members' datagrams.
+    mine, theirs = groups_for(family, 2, base=18500)
+    with GroupSet(port, family=family, shared_receiver=True) as gs, \
+            mpoint.socket(family) as other, mpoint.socket(family) as tx:
+        other.settimeout(5)
+        other.join_leaf((theirs, port), flags=mpoint.JL_RECEIVER_ONLY)
+        gs.join(mine)
+        tx.sendto(b"theirs", (theirs, port))
+        tx.sendto(b"mine", (mine, port))
+        got = receive_all(gs, 1, mpoint.RecvBatch(8, 64))
+        assert [(g, d) for g, d, _ in got] == [(mine, b"mine")]
+        assert other.recv(64) == b"theirs"
+        assert gs.stats()[mine].datagrams == 1
 
 
 def test_bad_input(port: int) -> None:
@@ -294,6 +353,8 @@ def test_bad_input(port: int) -> None:
         GroupSet("5000")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         GroupSet(port, per_socket=0)
+    with pytest.raises(TypeError):
+        GroupSet(port, shared_receiver="yes")  # type: ignore[arg-type]
     with pytest.raises(errors.WSAEAFNOSUPPORT):
         GroupSet(port, family=support.NOT_IP)
     with pytest.raises(errors.WSAEADDRNOTAVAIL):

@@ -27,6 +27,14 @@ int mp__os_crosstalk_off(int fd, int family)
     return 0;
 }
 
+int mp__os_crosstalk_on(int fd, int family)
+{
+    (void)fd;
+    (void)family;
+    errno = EOPNOTSUPP;
+    return -1;
+}
+
 int mp__os_send_interface(int fd, int family, unsigned int ifindex)
 {
     if (family == AF_INET)

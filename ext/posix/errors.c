@@ -37,6 +37,11 @@ int mp__last_error(void)
     return errno;
 }
 
+void mp__restore_error(int code)
+{
+    errno = code;
+}
+
 int mp_error_is_interrupt(int code)
 {
     return code == EINTR;

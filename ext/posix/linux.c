@@ -26,6 +26,15 @@ int mp__os_crosstalk_off(int fd, int family)
     return 0;
 }
 
+int mp__os_crosstalk_on(int fd, int family)
+{
+    int one = 1;
+
+    if (family == AF_INET)
+        return setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &one, sizeof(one));
+    return setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, &one, sizeof(one));
+}
+
 int mp__os_send_interface(int fd, int family, unsigned int ifindex)
 {
     if (family == AF_INET) {

@@ -12,6 +12,9 @@ int mp__os_udp_socket(int family);
  * (Linux: IP_MULTICAST_ALL/IPV6_MULTICAST_ALL = 0; BSD filters per socket
  * already).  Returns 0, or -1 with errno set. */
 int mp__os_crosstalk_off(int fd, int family);
+/* The reverse, for mp__receive_every_group: -1 (EOPNOTSUPP) where a stack
+ * cannot deliver groups a socket did not join. */
+int mp__os_crosstalk_on(int fd, int family);
 
 /* Sends the socket's multicast datagrams out of interface `ifindex`. */
 int mp__os_send_interface(int fd, int family, unsigned int ifindex);

@@ -28,6 +28,16 @@ int mp__socket_open(int family, mp_sock_t *out)
     return 0;
 }
 
+int mp__receive_every_group(mp_sock_t s, int family)
+{
+    int size = 64 << 20;            /* the kernel caps it at net.core.rmem_max */
+
+    if (mp__os_crosstalk_on(s, family) < 0)
+        return -1;
+    (void)setsockopt(s, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));   /* best effort */
+    return 0;
+}
+
 /* Level and name of an int option for a family: loopback or scope. */
 static void int_option(int family, int which, int *level, int *name)
 {

@@ -14,6 +14,11 @@ int mp__last_error(void)
     return WSAGetLastError();
 }
 
+void mp__restore_error(int code)
+{
+    WSASetLastError(code);
+}
+
 /* WSAEINTR: a blocking call cancelled (WSACancelBlockingCall in Winsock 1.1,
  * or a closesocket from another thread).  Signals never interrupt a Winsock
  * call: CPython runs its handlers on their own thread. */
