@@ -556,6 +556,7 @@ long mp_groupset_join(mp_groupset_t *gs, const mp_member_t *members, size_t n, i
 typedef struct {
     uint64_t order;
     size_t pos;                  /* table position */
+    size_t index;                /* entry */
     size_t req;                  /* index into the caller's arrays */
 } leave_t;
 
@@ -564,6 +565,8 @@ static int newest_first(const void *a, const void *b)
     uint64_t x = ((const leave_t *)a)->order, y = ((const leave_t *)b)->order;
     return x < y ? 1 : x > y ? -1 : 0;
 }
+
+#define MP_LEAVE_AHEAD 8
 
 /* Orders todo newest first: a list given in join order (the usual case) is
  * reversed, one given newest first is kept, others are sorted. */
@@ -598,30 +601,32 @@ long mp_groupset_leave(mp_groupset_t *gs, const mp_member_t *members, size_t n, 
     if (todo == NULL)
         return mp__fail(MP_WSAENOBUFS);
     mp_mutex_lock(&gs->lock);
+    /* No system call between these lookups to hide a slot's loading behind,
+     * so they are asked for further ahead than a join's. */
     for (i = 0; i < n; i++) {
         size_t pos;
-        if (i + 1 < n)
-            prefetch_slot(gs, &members[i + 1]);
+        if (i + MP_LEAVE_AHEAD < n)
+            prefetch_slot(gs, &members[i + MP_LEAVE_AHEAD]);
         pos = find_pos(gs, &members[i]);
         if (pos == MP_NO_ENTRY) {
             results[i] = code_of(MP_WSAENOTCONN);
             continue;
         }
-        todo[m].order = gs->entries[gs->table[pos].index].order;
+        todo[m].index = gs->table[pos].index;
+        todo[m].order = gs->entries[todo[m].index].order;
         todo[m].pos = pos;
         todo[m].req = i;
         m++;
     }
     sort_newest_first(todo, m);
     for (i = 0; i < m; i++) {
-        size_t index = gs->table[todo[i].pos].index;
-        entry_t *e;
+        size_t index = todo[i].index;
+        entry_t *e = &gs->entries[index];
         shard_t *sh;
-        if (index == MP_TOMBSTONE) {        /* named twice in members */
+        if (!e->live) {                     /* named twice in members */
             results[todo[i].req] = code_of(MP_WSAENOTCONN);
             continue;
         }
-        e = &gs->entries[index];
         sh = &gs->shards[e->shard];
         request_of(gs, &e->key, &req);
         if (mp__drop_membership(sh->sock, gs->family, &req) < 0) {
