@@ -169,6 +169,12 @@ def join_leaf(fd, int family, name, Py_ssize_t caller_len, bint has_sqos,
     True when Winsock's own WSAJoinLeaf made the join, False for socket
     options.  With ``deferred`` (a non-blocking socket) returns (code, native):
     the join's own outcome as a platform code for FD_CONNECT, not raised."""
+    return _join_leaf(fd, family, name, caller_len, has_sqos, has_gqos, flags, ifindex,
+                      source, deferred)
+
+
+cdef object _join_leaf(fd, int family, name, Py_ssize_t caller_len, bint has_sqos,
+                       bint has_gqos, flags, unsigned int ifindex, source, bint deferred):
     cdef mp_join_t req
     cdef int result = 0, how
     cdef mp_sock_t s = _handle(fd)

@@ -24,14 +24,17 @@ long long mp_ref_wakeups(mp_sock_t tx, mp_sock_t rx, const mp_sock_t *idle, int 
 #endif /* MP_REFERENCE_H */
 
 /* ---- joins (posix/reference_joins_linux.c) ----------------------------------
- * Makes the sockets (bound to port, cross-talk off) and joins reqs[0..n)
+ * Makes the sockets (bound to port, cross-talk off, IP_PKTINFO, and with
+ * timestamps SO_TIMESTAMPNS: a GroupSet shard's layout) and joins reqs[0..n)
  * with MCAST_JOIN_GROUP, per_socket memberships per socket (0 or n or more:
  * one socket); then leaves them (newest_first or oldest
  * first), then joins again and closes the sockets (newest socket first or
  * oldest first).  Elapsed ns of each phase in out[0..3): join, leave, close.
- * -1 with the platform error if a call failed. */
+ * -1 with the platform error if a call failed.  (Linux keeps receive
+ * timestamps behind a global switch that the first socket asking for them
+ * turns on -- about 100 us here -- and the last one's close turns off.) */
 int mp_ref_joins(int family, unsigned short port, const mp_join_t *reqs, size_t n,
-                 size_t per_socket, int newest_first, long long out[3]);
+                 size_t per_socket, int newest_first, int timestamps, long long out[3]);
 
 /* The per-call join of a one-socket-per-group design, as C does it: makes
  * n sockets as mpoint.socket() makes them (SO_REUSEADDR, cross-talk off;

@@ -46,7 +46,7 @@ def reference_wakeups(tx, rx, list idle, int rounds):
 
 cdef extern from "reference.h" nogil:
     int mp_ref_joins(int family, unsigned short port, const mp_join_t *reqs, size_t n,
-                     size_t per_socket, int newest_first, long long out[3])
+                     size_t per_socket, int newest_first, int timestamps, long long out[3])
     int mp_ref_leaf_joins(int family, unsigned short port, const mp_join_t *reqs, size_t n,
                           long long *out)
     long long mp_ref_send_round_robin(mp_sock_t s, const mp_join_t *groups, size_t n, int size,
@@ -69,7 +69,8 @@ cdef mp_join_t *_group_array(int family, list groups, int port) except NULL:
     return reqs
 
 
-def reference_joins(int family, int port, list groups, size_t per_socket, bint newest_first):
+def reference_joins(int family, int port, list groups, size_t per_socket, bint newest_first,
+                    bint timestamps=False):
     """C: join, leave, rejoin and close -> (join ns, leave ns, close ns)."""
     cdef long long out[3]
     cdef mp_join_t *reqs = _group_array(family, groups, port)
@@ -77,7 +78,8 @@ def reference_joins(int family, int port, list groups, size_t per_socket, bint n
     cdef int rc
     try:
         with nogil:
-            rc = mp_ref_joins(family, <unsigned short>port, reqs, n, per_socket, newest_first, out)
+            rc = mp_ref_joins(family, <unsigned short>port, reqs, n, per_socket, newest_first,
+                              timestamps, out)
     finally:
         free(reqs)
     if rc < 0:

@@ -81,3 +81,37 @@ def sock_sendmsg(self, *args):
     except BlockingIOError:
         _rearm(self, MP_FD_WRITE)
         raise
+
+
+def sock_join_leaf(self, name, caller_data=None, callee_data=None, sqos=None, gqos=None,
+                   flags=MP_JL_BOTH, *, interface=None, source=None):
+    """Joins the multipoint session ``name`` = (group, port) and returns
+    this socket (a c_leaf joins itself, as the spec says).
+
+    JL_RECEIVER_ONLY and JL_BOTH add a membership on ``interface``
+    (index, name or address; None: the system's choice), source-specific
+    when ``source`` is given.  JL_SENDER_ONLY and JL_BOTH make the group
+    the destination of ``send()``; JL_SENDER_ONLY adds no membership.
+    ``callee_data``, a bytearray, is resized to what the peer sent back:
+    nothing, on IP multicast.  Closing the socket leaves the session.
+    """
+    # MultipointSocket.join_leaf.  The common call (no caller or callee
+    # data, no interface, not registered, not joined yet) is made here in
+    # one step; every other goes to MultipointSocket._join_leaf.
+    cdef int family
+    if (caller_data is not None or callee_data is not None or interface is not None
+            or self._reg is not None or self._joined is not None):
+        return self._join_leaf(name, caller_data, callee_data, sqos, gqos, flags,
+                               interface=interface, source=source)
+    family = self._af
+    if family != _AF_INET and type(name) is tuple and len(<tuple>name) == 4:
+        return self._join_leaf(name, caller_data, callee_data, sqos, gqos, flags,
+                               interface=interface, source=source)   # a scoped group
+    native = _join_leaf(self.fileno(), family, name, 0, sqos is not None, gqos is not None,
+                        flags, 0, source, False)
+    self._joined = name
+    self._join_flags = flags              # valid: C checked it
+    self._join_method = native
+    if flags == MP_JL_BOTH:
+        self._dest = name
+    return self

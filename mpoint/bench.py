@@ -16,11 +16,15 @@ library, measured in one run:
 4. Receive rate over the joined set: ns per datagram against a C recvmmsg
    drain of the same socket layout.
 
-Every figure is the best of ``--repeat`` runs.  Counts up to 1,000 get up
-to SHORT_RUNS times more runs (a 100-group join lasts ~0.3 ms: its best of
-3 is noise); a case that has used CASE_BUDGET_S seconds stops repeating
-early; a case's runs go back to back (warm).  The JSON says how many runs
-each figure had and how long each case took.  The garbage collector is off
+Every time is the best of ``--repeat`` runs.  Cases run in rounds (each
+case once per round); a ratio is the median over the rounds of the row's
+run divided by its reference's run of the same round, so that a slow spell
+of the machine, which moves both, does not move the ratio.  Runs of up to
+WARM_UP_BELOW groups follow an untimed run of the same case (warm, as a
+case's back-to-back runs would be).  Counts up to 1,000 get up to
+SHORT_RUNS times more runs (a 100-group join lasts ~0.3 ms: its best of 3
+is noise); a case that has used CASE_BUDGET_S seconds stops repeating
+early.  The JSON has every run, its round, and how long each case took.  The garbage collector is off
 while a Python loop is timed, as in ``timeit``.
 
 The command moves itself into a private network namespace first
@@ -35,6 +39,7 @@ import json
 import math
 import os
 import socket as _stdsocket
+import statistics
 import struct
 import sys
 import threading
@@ -52,6 +57,7 @@ DEFAULT_COUNTS = (100, 1000, 10000, 20000)
 QUICK_COUNTS = (100, 1000)
 PER = 20                      # memberships per socket in the sharded cases
 CASE_BUDGET_S = 10.0          # a case stops repeating once its runs took this long
+WARM_UP_BELOW = 2000         # runs at most this many groups get an untimed run first
 SHORT_RUNS = 10               # at most this many times --repeat runs for small counts
 RECV_CAP = 10000              # the receive-rate part joins at most this many groups
 RECV_PER_GROUP = 4            # datagrams queued per group before a drain
@@ -152,14 +158,14 @@ class _NoGC:
 
 
 # -- 1 + 2: join, leave and close runs ----------------------------------------------
-# Each returns the samples it measured.  A case's runs go back to back, so
-# that each is measured warm (interleaving them leaves every short run cold,
-# and the slower side the colder: its ratios then drift by 0.3-0.5x).
+# Each returns the samples it measured (measure_joins runs them in rounds).
 
 def c_joins(family: int, groups: List[str], per: int, newest: bool) -> List[Sample]:
     """reference_joins: make sockets + join (timed), leave, rejoin, close."""
     from . import _core
-    join, leave, close = _core.reference_joins(family, PORTS["join"], groups, per, newest)
+    # The sharded C layout is a GroupSet shard's, receive timestamps included.
+    join, leave, close = _core.reference_joins(family, PORTS["join"], groups, per, newest,
+                                               per == PER)
     order = "newest" if newest else "oldest"
     if per == 0:
         return [("join", C_ONE, join), ("leave", f"C one socket, {order} first", leave)]
@@ -304,15 +310,27 @@ def measure_joins(family: int, count: int, repeat: int, hard_limit: Optional[int
             skipped[row] = one_socket_skip
     spent: Dict[str, float] = {}
     tag = f"{count:>6} {family_name(family)}"
-    for key, run, rows in runs:
-        if all(row in skipped for row in rows):
-            continue
-        for r in range(runs_for(count, repeat)):
+    # Rounds: every case runs once per round, so that a slow spell of the
+    # machine falls on all of them alike, and a row's ratio is the median of
+    # its ratios to the reference within each round.  A short run is warmed
+    # by an untimed one just before it (run cold, the slower side is also
+    # the colder one, and short ratios drift by 0.3-0.5x).  Every timed run
+    # so follows a run that left as many groups as it joins: the kernel keeps
+    # groups left in the last second or so on a list that each join walks
+    # (IGMPv3/MLDv2 state-change reports still to send), so a run straight
+    # after a large leave pays for it -- alike for every case, this way.
+    warm = count <= WARM_UP_BELOW
+    for r in range(runs_for(count, repeat)):
+        for key, run, rows in runs:
+            if all(row in skipped for row in rows):
+                continue
             if r and spent.get(key, 0.0) > CASE_BUDGET_S:
-                break                       # slow case: its first runs must do
-            gc.collect()                    # before every case alike, outside its timing
+                continue                    # slow case: its first runs must do
             t = time.monotonic()
             try:
+                if warm:
+                    run()
+                gc.collect()                # before every case alike, outside its timing
                 samples = run()
             except OSError as exc:
                 progress(f"{tag} {key}: failed: {exc}")
@@ -327,6 +345,7 @@ def measure_joins(family: int, count: int, repeat: int, hard_limit: Optional[int
                 if row in skipped:
                     continue
                 tables[table][row]["runs_ns"].append(ns)
+                tables[table][row].setdefault("rounds", []).append(r)
                 what = "us/join" if table == "join" else f"us/group ({table})"
                 progress(f"{tag} {row} {ns / count / 1e3:.2f} {what}")
     timings.update({key: round(v, 3) for key, v in spent.items()})
@@ -361,7 +380,18 @@ def _summarise(entry: Dict[str, Any], count: int, ref: Optional[str],
         entry["reference"] = ref
         ref_runs = table[ref].get("runs_ns") or []
         if ref_runs and min(ref_runs) > 0:
-            entry["ratio"] = best / min(ref_runs)
+            entry["ratio_of_best"] = best / min(ref_runs)
+            ref_by_round: Dict[int, int] = {}      # two cases may feed one row: the first
+            for r, ns in zip(table[ref].get("rounds") or [], ref_runs):
+                ref_by_round.setdefault(r, ns)
+            paired = sorted(ns / ref_by_round[r]
+                            for r, ns in zip(entry.get("rounds") or [], runs)
+                            if ref_by_round.get(r))
+            if paired:
+                entry["ratio"] = statistics.median(paired)
+                entry["rounds_paired"] = len(paired)
+            else:
+                entry["ratio"] = entry["ratio_of_best"]
 
 
 # -- 3: join delay -------------------------------------------------------------------
@@ -651,8 +681,10 @@ def report(results: Dict[str, Any]) -> str:
     fams = list(results["join"])
     lines += [
         "1. Join rate: us per join, joins/s (best run) and the ratio to the named C reference",
-        "   of the same run.  C: setsockopt(MCAST_JOIN_GROUP) in a C loop, timed with making,",
-        "   binding (IP_PKTINFO, cross-talk off) and epoll-registering its sockets.",
+        "   (the median over rounds of each round's ratio; every case runs once a round).",
+        "   C: setsockopt(MCAST_JOIN_GROUP) in a C loop, timed with making, binding",
+        "   (IP_PKTINFO, cross-talk off) and epoll-registering its sockets; at 20 per socket",
+        "   also with receive timestamps (SO_TIMESTAMPNS), as a GroupSet's sockets have.",
         "",
     ]
     for fam in fams:
@@ -676,8 +708,8 @@ def report(results: Dict[str, Any]) -> str:
         "   rows time making and binding their sockets (SO_REUSEADDR) and setsockopt",
         "   (IP_ADD_MEMBERSHIP / IPV6_JOIN_GROUP) in a Python loop.",
         "",
-        "2. Leave and close: us per group (best run), ratio to the C reference of the same run",
-        "   (newest first: the kernel's cheap end).  GroupSet rows repeat C's sequence on a new",
+        "2. Leave and close: us per group (best run), ratio to the C reference (median over",
+        "   rounds; newest first: the kernel's cheap end).  GroupSet rows repeat C's sequence on a new",
         "   set: join_many, leave_many in join order (the set leaves newest first), join_many",
         "   again, close.",
         "",

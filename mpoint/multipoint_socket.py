@@ -8,7 +8,7 @@ non-rooted (c_leaf/d_leaf) IP multicast socket; see ../shared/spec.
 from __future__ import annotations
 
 import socket as _stdsocket
-from typing import Any, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Optional, Tuple, Union
 
 from . import _core, errors
 from .constants import JL_BOTH, JoinFlag, Plane, SocketFlag
@@ -100,20 +100,22 @@ class MultipointSocket(_stdsocket.socket):
         return "WSAJoinLeaf" if self._join_method else "socket options"
 
     # -- WSAJoinLeaf --------------------------------------------------------
-    def join_leaf(self, name: Address, caller_data: Optional[Any] = None,
+    # join_leaf is _core.sock_join_leaf: the common call in C (one socket per
+    # group makes it a hot path), everything else here.
+    if TYPE_CHECKING:
+        def join_leaf(self, name: Address, caller_data: Optional[Any] = None,
+                      callee_data: Optional[bytearray] = None, sqos: Optional[object] = None,
+                      gqos: Optional[object] = None, flags: int = JL_BOTH, *,
+                      interface: Interface = None,
+                      source: Optional[str] = None) -> "MultipointSocket": ...
+    else:
+        join_leaf = _core.sock_join_leaf
+
+    def _join_leaf(self, name: Address, caller_data: Optional[Any] = None,
                   callee_data: Optional[bytearray] = None, sqos: Optional[object] = None,
                   gqos: Optional[object] = None, flags: int = JL_BOTH, *,
                   interface: Interface = None, source: Optional[str] = None) -> "MultipointSocket":
-        """Joins the multipoint session ``name`` = (group, port) and returns
-        this socket (a c_leaf joins itself, as the spec says).
-
-        JL_RECEIVER_ONLY and JL_BOTH add a membership on ``interface``
-        (index, name or address; None: the system's choice), source-specific
-        when ``source`` is given.  JL_SENDER_ONLY and JL_BOTH make the group
-        the destination of ``send()``; JL_SENDER_ONLY adds no membership.
-        ``callee_data``, a bytearray, is resized to what the peer sent back:
-        nothing, on IP multicast.  Closing the socket leaves the session.
-        """
+        """join_leaf, every case (see _core.sock_join_leaf for the common one)."""
         reg = self._reg
         # "until the multipoint session join attempt completes all subsequent
         # calls to WSAJoinLeaf on the same socket will fail with WSAEALREADY"

@@ -27,9 +27,10 @@ static int group_op(int fd, int family, const mp_join_t *r, int join)
 }
 
 /* What a C receiver of several groups per socket needs: the port shared,
- * cross-talk off, each datagram's destination group (IP_PKTINFO), and the
- * sockets in one epoll set. */
-static int open_sockets(int family, unsigned short port, size_t count, int *fds, int epfd)
+ * cross-talk off, each datagram's destination group (IP_PKTINFO), receive
+ * timestamps if asked for, and the sockets in one epoll set. */
+static int open_sockets(int family, unsigned short port, size_t count, int *fds, int epfd,
+                        int timestamps)
 {
     size_t i;
     for (i = 0; i < count; i++) {
@@ -43,6 +44,7 @@ static int open_sockets(int family, unsigned short port, size_t count, int *fds,
             (family == AF_INET
                  ? setsockopt(fds[i], IPPROTO_IP, IP_PKTINFO, &one, sizeof(one))
                  : setsockopt(fds[i], IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one))) < 0 ||
+            (timestamps && setsockopt(fds[i], SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) < 0) ||
             epoll_ctl(epfd, EPOLL_CTL_ADD, fds[i], &ev) < 0)
             return -1;
     }
@@ -59,7 +61,7 @@ static int join_all(int family, const mp_join_t *reqs, size_t n, size_t per, con
 }
 
 int mp_ref_joins(int family, unsigned short port, const mp_join_t *reqs, size_t n,
-                 size_t per_socket, int newest_first, long long out[3])
+                 size_t per_socket, int newest_first, int timestamps, long long out[3])
 {
     size_t per = per_socket == 0 || per_socket > n ? (n ? n : 1) : per_socket;
     size_t nsock = n ? (n + per - 1) / per : 0, i, opened = 0;
@@ -77,7 +79,7 @@ int mp_ref_joins(int family, unsigned short port, const mp_join_t *reqs, size_t 
         goto out;
     t = mono_ns();                  /* joining n groups includes making their sockets */
     opened = nsock;
-    if (open_sockets(family, port, nsock, fds, epfd) < 0 ||
+    if (open_sockets(family, port, nsock, fds, epfd, timestamps) < 0 ||
         join_all(family, reqs, n, per, fds) < 0)
         goto out;
     out[0] = mono_ns() - t;

@@ -20,7 +20,7 @@ static long long mono_ns(void)
  * adding them to an epoll set.  Windows delivers a group only to the
  * sockets that joined it, so there is no cross-talk to turn off. */
 static int open_sockets(int family, unsigned short port, size_t count, SOCKET *socks,
-                        WSAEVENT ev)
+                        WSAEVENT ev, int timestamps)
 {
     size_t i;
 
@@ -34,6 +34,8 @@ static int open_sockets(int family, unsigned short port, size_t count, SOCKET *s
             mp__bind_port(socks[i], family, port) < 0 || mp__win_pktinfo_on(socks[i], family) < 0 ||
             WSAEventSelect(socks[i], ev, FD_READ) == SOCKET_ERROR)
             return -1;
+        if (timestamps)
+            mp__win_timestamps_on(socks[i]);    /* best effort, as a shard's */
     }
     return 0;
 }
@@ -49,7 +51,7 @@ static int join_all(int family, const mp_join_t *reqs, size_t n, size_t per, con
 }
 
 int mp_ref_joins(int family, unsigned short port, const mp_join_t *reqs, size_t n,
-                 size_t per_socket, int newest_first, long long out[3])
+                 size_t per_socket, int newest_first, int timestamps, long long out[3])
 {
     size_t per = per_socket == 0 || per_socket > n ? (n ? n : 1) : per_socket;
     size_t nsock = n ? (n + per - 1) / per : 0, i, opened = 0;
@@ -71,7 +73,7 @@ int mp_ref_joins(int family, unsigned short port, const mp_join_t *reqs, size_t 
         goto out;
     t = mono_ns();                  /* joining n groups includes making their sockets */
     opened = nsock;
-    if (open_sockets(family, port, nsock, socks, ev) < 0 ||
+    if (open_sockets(family, port, nsock, socks, ev, timestamps) < 0 ||
         join_all(family, reqs, n, per, socks) < 0)
         goto out;
     out[0] = mono_ns() - t;
