@@ -16,6 +16,11 @@ int mp__os_crosstalk_off(int fd, int family);
  * cannot deliver groups a socket did not join. */
 int mp__os_crosstalk_on(int fd, int family);
 
+/* The reference loops' watch set (reference_<os>.c): a new one (a
+ * descriptor), and fd added to it for reading.  -1 with errno set. */
+int mp__os_ref_watch_open(void);
+int mp__os_ref_watch_add(int wfd, int fd);
+
 /* Sends the socket's multicast datagrams out of interface `ifindex`. */
 int mp__os_send_interface(int fd, int family, unsigned int ifindex);
 

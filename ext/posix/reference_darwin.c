@@ -6,7 +6,21 @@
 #include <unistd.h>
 #include <sys/event.h>
 
+#include "posix.h"
 #include "../reference.h"
+
+int mp__os_ref_watch_open(void)
+{
+    return kqueue();
+}
+
+int mp__os_ref_watch_add(int wfd, int fd)
+{
+    struct kevent ch;
+
+    EV_SET(&ch, fd, EVFILT_READ, EV_ADD, 0, 0, NULL);
+    return kevent(wfd, &ch, 1, NULL, 0, NULL);
+}
 
 static long long now_ns(void)
 {

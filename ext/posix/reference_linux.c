@@ -7,7 +7,23 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 
+#include "posix.h"
 #include "../reference.h"
+
+int mp__os_ref_watch_open(void)
+{
+    return epoll_create1(EPOLL_CLOEXEC);
+}
+
+int mp__os_ref_watch_add(int wfd, int fd)
+{
+    struct epoll_event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    return epoll_ctl(wfd, EPOLL_CTL_ADD, fd, &ev);
+}
 
 static long long now_ns(void)
 {

@@ -1,13 +1,14 @@
-/* reference_joins_linux.c -- the C join, leave, close and sender loops of
- * reference.h: setsockopt in a plain loop, as a careful C program would. */
+/* reference_joins.c -- the C join, leave, close and sender loops of
+ * reference.h on POSIX: setsockopt in a plain loop, as a careful C program
+ * would.  The per-OS parts (the watch set, timestamps) come from posix.h. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/epoll.h>
 
 #include "posix.h"
+#include "../batch_platform.h"
 #include "../reference.h"
 
 static long long mono_ns(void)
@@ -28,24 +29,21 @@ static int group_op(int fd, int family, const mp_join_t *r, int join)
 
 /* What a C receiver of several groups per socket needs: the port shared,
  * cross-talk off, each datagram's destination group (IP_PKTINFO), receive
- * timestamps if asked for, and the sockets in one epoll set. */
-static int open_sockets(int family, unsigned short port, size_t count, int *fds, int epfd,
+ * timestamps if asked for, and the sockets in one watch set (epoll, kqueue). */
+static int open_sockets(int family, unsigned short port, size_t count, int *fds, int wfd,
                         int timestamps)
 {
     size_t i;
     for (i = 0; i < count; i++) {
         int one = 1;
-        struct epoll_event ev;
-        ev.events = EPOLLIN;
-        ev.data.u64 = i;
         fds[i] = mp__os_udp_socket(family);
         if (fds[i] < 0 || setsockopt(fds[i], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
             mp__os_crosstalk_off(fds[i], family) < 0 || mp__bind_port(fds[i], family, port) < 0 ||
             (family == AF_INET
                  ? setsockopt(fds[i], IPPROTO_IP, IP_PKTINFO, &one, sizeof(one))
                  : setsockopt(fds[i], IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one))) < 0 ||
-            (timestamps && setsockopt(fds[i], SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) < 0) ||
-            epoll_ctl(epfd, EPOLL_CTL_ADD, fds[i], &ev) < 0)
+            (timestamps && mp__os_batch_timestamps_on(fds[i]) < 0) ||
+            mp__os_ref_watch_add(wfd, fds[i]) < 0)
             return -1;
     }
     return 0;
@@ -67,7 +65,7 @@ int mp_ref_joins(int family, unsigned short port, const mp_join_t *reqs, size_t 
     size_t nsock = n ? (n + per - 1) / per : 0, i, opened = 0;
     int *fds = calloc(nsock ? nsock : 1, sizeof(*fds));
     long long t;
-    int rc = -1, saved, epfd = -1;
+    int rc = -1, saved, wfd = -1;
 
     if (fds == NULL) {
         errno = ENOBUFS;
@@ -75,11 +73,11 @@ int mp_ref_joins(int family, unsigned short port, const mp_join_t *reqs, size_t 
     }
     for (i = 0; i < nsock; i++)
         fds[i] = -1;
-    if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+    if ((wfd = mp__os_ref_watch_open()) < 0)
         goto out;
     t = mono_ns();                  /* joining n groups includes making their sockets */
     opened = nsock;
-    if (open_sockets(family, port, nsock, fds, epfd, timestamps) < 0 ||
+    if (open_sockets(family, port, nsock, fds, wfd, timestamps) < 0 ||
         join_all(family, reqs, n, per, fds) < 0)
         goto out;
     out[0] = mono_ns() - t;
@@ -103,8 +101,8 @@ out:
     for (i = 0; i < opened; i++)
         if (fds[i] >= 0)
             close(fds[i]);
-    if (epfd >= 0)
-        close(epfd);
+    if (wfd >= 0)
+        close(wfd);
     free(fds);
     errno = saved;
     return rc;
