@@ -27,6 +27,9 @@ __all__ = ["GroupSet", "GroupResult", "GroupStats", "Member"]
 Member = Union[str, Tuple[str, Optional[str]]]
 
 DEFAULT_PER_SOCKET = 20     # keeps the kernel's per-socket list walks short
+# How many new sockets the soft descriptor limit had plenty of room for when
+# last read (GroupSet._raise_file_limit): smaller batches skip the check.
+_fd_plenty = 0
 
 
 class GroupResult(NamedTuple):
@@ -168,16 +171,22 @@ class GroupSet:
 
     def _raise_file_limit(self, adding: int) -> None:
         """Makes room for the sockets ``adding`` more members may need."""
+        global _fd_plenty
+        if adding // self._per_socket + 2 <= _fd_plenty:
+            return                    # the soft limit had room for more, last time
         try:
             import resource
         except ImportError:           # Windows: no descriptor limit of this kind
+            _fd_plenty = sys.maxsize
             return
         sockets = math.ceil((len(self) + adding) / self._per_socket) - self.sockets + 1
         if sockets <= 0:
             return
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft == resource.RLIM_INFINITY or sockets + 64 < soft // 2:
-            return                    # plenty: skip counting descriptors
+            # Plenty: skip counting descriptors, now and for batches this size.
+            _fd_plenty = sys.maxsize if soft == resource.RLIM_INFINITY else soft // 2 - 64
+            return
         try:
             in_use = len(os.listdir("/proc/self/fd" if os.path.isdir("/proc/self/fd")
                                     else "/dev/fd"))
