@@ -744,28 +744,32 @@ static void count_sequence(mp_group_stats_t *st, uint64_t seq)
     }
 }
 
+/* Whether shard si receives for e: its own members, or every member for
+ * the shared receiver. */
+static int owns(const mp_groupset_t *gs, const entry_t *e, size_t si)
+{
+    return e != NULL && (gs->shared || e->shard == si);
+}
+
 /* The membership of shard si that datagram i came to: the source-specific
  * one for its sender, else the any-source one; NULL when it belongs to no
- * membership of that shard (left since it was queued, or cross-talk: a
+ * membership that shard receives for (owns()) (left since it was queued, or cross-talk: a
  * stack that delivers a group to every socket on the port -- Linux with
  * IP_MULTICAST_ALL on, Wine, which cannot turn it off). */
 static entry_t *owner(mp_groupset_t *gs, const mp_batch_t *b, size_t i, size_t si)
 {
-    /* The shared receiver takes every member's datagrams. */
-#define MP_OWNS(e) ((e) != NULL && (gs->shared || (e)->shard == si))
     gkey_t k;
     entry_t *e;
 
     if (gs->sourced != 0) {                     /* else no lookup can match */
         k = make_key(&b->groups[i], &b->sources[i]);
         e = find(gs, &k);
-        if (MP_OWNS(e))
+        if (owns(gs, e, si))
             return e;
     }
     k = make_key(&b->groups[i], NULL);
     e = find(gs, &k);
-    return MP_OWNS(e) ? e : NULL;
-#undef MP_OWNS
+    return owns(gs, e, si) ? e : NULL;
 }
 
 /* Keeps, of the datagrams from index start on (all from shard si), those

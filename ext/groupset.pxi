@@ -4,7 +4,6 @@
 # on the way into the kernel.
 from libc.stdlib cimport calloc, malloc, free
 from libc.stdint cimport int64_t, uint64_t
-from libc.string cimport strlen
 
 cdef extern from "mpoint.h" nogil:
     ctypedef struct mp_groupset_t:
@@ -38,15 +37,12 @@ cdef extern from "mpoint.h" nogil:
 
 
 cdef const char *_numeric(object host) except NULL:
-    """A str's UTF-8, without a copy."""
-    cdef Py_ssize_t size
-    cdef const char *text
-    if not isinstance(host, str):
-        raise TypeError(f"a group or source must be str, not {type(host).__name__}")
-    text = PyUnicode_AsUTF8AndSize(host, &size)
-    if <size_t>size != strlen(text):
+    """_host_text, raising where it has no text (a NULL source would read as
+    none at all)."""
+    cdef const char *text = _host_text(host)
+    if text == NULL:
         from mpoint.errors import from_code
-        raise from_code("WSAEFAULT", "GroupSet", f"{host!r} holds a NUL character")
+        raise from_code("WSAEFAULT", "GroupSet", f"{host!r} is not a numeric address")
     return text
 
 
