@@ -300,13 +300,14 @@ static int reserve_entries(mp_groupset_t *gs, size_t more)
     return 0;
 }
 
-/* Starts loading the table slot where a lookup of k begins: a batch asks
- * for the next member's while the kernel works on this one, so its probe
- * does not wait on memory (20,000 members' table is past L2). */
-static void prefetch_slot(const mp_groupset_t *gs, const gkey_t *k)
+/* Starts loading the table slot where a lookup of a key hashing to h
+ * begins: a batch asks for the next member's while the kernel works on this
+ * one, so its probe does not wait on memory (20,000 members' table is past
+ * L2). */
+static void prefetch_slot(const mp_groupset_t *gs, size_t h)
 {
     if (gs->table_cap != 0)
-        MP_PREFETCH(&gs->table[hash_key(k) & (gs->table_cap - 1)]);
+        MP_PREFETCH(&gs->table[h & (gs->table_cap - 1)]);
 }
 
 static void insert(mp_groupset_t *gs, size_t index, size_t h)
@@ -493,10 +494,11 @@ void mp_groupset_close(mp_groupset_t *gs)
     free(gs);
 }
 
-static int join_one(mp_groupset_t *gs, const gkey_t *k)
+/* Joins k (whose hash is h). */
+static int join_one(mp_groupset_t *gs, const gkey_t *k, size_t h)
 {
     mp_join_t req;
-    size_t si = 0, index, h = hash_key(k);
+    size_t si = 0, index;
     int attempts;
     entry_t *e;
 
@@ -538,15 +540,15 @@ static int join_one(mp_groupset_t *gs, const gkey_t *k)
 long mp_groupset_join(mp_groupset_t *gs, const mp_member_t *members, size_t n, int *results)
 {
     long joined = 0;
-    size_t i;
+    size_t i, h = n ? hash_key(&members[0]) : 0, next = 0;
 
     mp_mutex_lock(&gs->lock);
     (void)reserve_entries(gs, n);       /* else join_one reserves one at a time */
     open_shards(gs, n);
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n; i++, h = next) {
         if (i + 1 < n)
-            prefetch_slot(gs, &members[i + 1]);
-        results[i] = join_one(gs, &members[i]);
+            prefetch_slot(gs, next = hash_key(&members[i + 1]));
+        results[i] = join_one(gs, &members[i], h);
         joined += results[i] == 0;
     }
     mp_mutex_unlock(&gs->lock);
@@ -606,7 +608,7 @@ long mp_groupset_leave(mp_groupset_t *gs, const mp_member_t *members, size_t n, 
     for (i = 0; i < n; i++) {
         size_t pos;
         if (i + MP_LEAVE_AHEAD < n)
-            prefetch_slot(gs, &members[i + MP_LEAVE_AHEAD]);
+            prefetch_slot(gs, hash_key(&members[i + MP_LEAVE_AHEAD]));
         pos = find_pos(gs, &members[i]);
         if (pos == MP_NO_ENTRY) {
             results[i] = code_of(MP_WSAENOTCONN);
