@@ -235,6 +235,28 @@ def test_add_veth_pair_validates() -> None:
     assert facts["ifaces"] == ["lo"]
 
 
+def test_link_wait_refuses_a_link_that_carries_nothing() -> None:
+    """add_veth_pair returns only once frames cross both ways; a pair whose ends
+    are down never does, and the bounded wait says so instead of hanging."""
+    facts = run_isolated(
+        """
+        import time
+        do_isolate()
+        with _netns._Rtnl() as nl:
+            nl.add_veth("mpt0", "mpt1")  # created down
+        a, b = socket.if_nametoindex("mpt0"), socket.if_nametoindex("mpt1")
+        start = time.monotonic()
+        try:
+            _netns._wait_carries(a, b)
+        except _netns.IsolationError as exc:
+            facts["error"] = str(exc)
+        facts["waited"] = time.monotonic() - start
+        """
+    )
+    assert "carried no frame" in facts["error"]
+    assert facts["waited"] < 10
+
+
 def test_refuses_multithreaded_process() -> None:
     facts = run_isolated(
         """
