@@ -374,6 +374,25 @@ def test_bad_input(port: int) -> None:
         assert len(gs) == 0
 
 
+def test_batch_that_shrinks_while_it_is_parsed(port: int) -> None:
+    """A member's __repr__ (run for its error message) empties the batch part-way:
+    the call fails cleanly and nothing is joined (the parse must index the list
+    as it is, not as it was)."""
+    batch: List[str] = []
+
+    class Shrinking(str):
+        def __repr__(self) -> str:
+            batch.clear()
+            return "Shrinking()"
+
+    batch += [Shrinking("239.1.1.\u00e9")] + groups_v4(40, base=17100)
+    with GroupSet(port) as gs:
+        with pytest.raises(IndexError):
+            gs.join_many(batch)
+        assert len(gs) == 0 and batch == []
+        assert gs.join_many(groups_v4(3, base=17100)).failed == {}
+
+
 def test_close_while_another_thread_receives_is_refused(port: int) -> None:
     import threading
     with GroupSet(port) as gs:
