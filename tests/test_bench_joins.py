@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import builtins
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, List
 
 import pytest
 
@@ -103,3 +104,29 @@ def test_bench_options() -> None:
         bench.main(["--counts", "0"])
     with pytest.raises(SystemExit):
         bench.main(["--repeat", "0"])
+
+
+def test_long_runs_warm_only_the_sharded_cases(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above WARM_UP_BELOW groups each sharded case (20 per socket, GroupSet) still
+    runs untimed before its timed run, so that it follows itself; the slow
+    one-socket and one-per-socket cases run once."""
+    calls: List[str] = []
+
+    def record(name: str) -> Callable[..., List[bench.Sample]]:
+        def run(*args: object, **kw: object) -> List[bench.Sample]:
+            calls.append(name if name != "c" else f"c{args[2]}")
+            return []
+        return run
+
+    for fn in ("c_joins", "c_leaf_joins", "mp_groupset", "mp_join_leaf", "std_setsockopt"):
+        monkeypatch.setattr(bench, fn, record("c" if fn == "c_joins" else fn))
+    monkeypatch.setattr(bench, "SETTLE_S", 0.0)
+    count = bench.WARM_UP_BELOW + 1
+    assert bench.runs_for(count, 1) == 1
+    bench.measure_joins(socket.AF_INET, count, 1, None, None, {})
+    per_case = {name: calls.count(name) for name in set(calls)}
+    assert per_case == {
+        f"c{bench.PER}": 4,                   # newest and oldest, each warmed
+        "mp_groupset": 2, "std_setsockopt": 3,  # stdlib: one socket once, 20 per socket twice
+        "c0": 2, "c1": 1, "c_leaf_joins": 1, "mp_join_leaf": 2,
+    }
