@@ -463,7 +463,8 @@ def _wait_carries(index_a: int, index_b: int) -> None:
             rx.bind((socket.if_indextoname(dst), _PROBE_ETHERTYPE))
             tag = os.urandom(8)
             frame = b"\xff" * 6 + b"\x02" + bytes(5) + struct.pack("!H", _PROBE_ETHERTYPE) + tag
-            while not _probe_arrived(tx, rx, socket.if_indextoname(src), frame, tag):
+            src_name = socket.if_indextoname(src)
+            while not _probe_arrived(tx, rx, src_name, frame, tag):
                 if time.monotonic() >= deadline:
                     raise IsolationError(
                         f"veth link {src}->{dst} carried no frame within {_LINK_WAIT_S} s")

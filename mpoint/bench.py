@@ -334,6 +334,7 @@ def measure_joins(family: int, count: int, repeat: int, hard_limit: Optional[int
     # yet here, following other cases (one that left and closed oldest
     # first), their 9-round medians read 1.16x and 1.19x at 10,000 and
     # 20,000; warmed, 1.08x and 1.07x.
+    long_run = count > WARM_UP_BELOW
     for r in range(runs_for(count, repeat)):
         for key, run, rows, sharded in runs:
             if all(row in skipped for row in rows):
@@ -342,7 +343,6 @@ def measure_joins(family: int, count: int, repeat: int, hard_limit: Optional[int
                 continue                    # slow case: its first runs must do
             t = time.monotonic()
             try:
-                long_run = count > WARM_UP_BELOW
                 if long_run:
                     time.sleep(SETTLE_S)    # see REPORT_INTERVAL_MS
                 if sharded or not long_run:
