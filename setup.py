@@ -3,6 +3,9 @@
 Build switches (environment):
   MPOINT_SANITIZE=1   compile and link with ASan + UBSan (see .ci/run)
   MPOINT_DEBUG=1      -O0 -g, no NDEBUG
+  MPOINT_KQUEUE_SHIM=1  Linux test build only: adds the macOS kqueue poller
+                      (ext/posix/kqueue_darwin.c, unchanged) over an epoll
+                      emulation of kqueue (tests/kqueue_shim), listed first
 """
 import os
 import sys
@@ -21,6 +24,12 @@ elif sys.platform == "darwin":
 else:
     PLATFORM = [f for f in sorted(glob("ext/posix/*.c")) if not f.endswith("darwin.c")]
     LIBRARIES = []
+INCLUDE_DIRS = ["ext"]
+if os.environ.get("MPOINT_KQUEUE_SHIM") and sys.platform.startswith("linux"):
+    PLATFORM = [f for f in PLATFORM if not f.endswith("pollers_linux.c")] + [
+        "ext/posix/kqueue_darwin.c", "tests/kqueue_shim/kqueue_epoll.c",
+        "tests/kqueue_shim/pollers.c"]
+    INCLUDE_DIRS = ["tests/kqueue_shim"] + INCLUDE_DIRS     # its <sys/event.h>
 
 compile_args, link_args = [], []
 if sys.platform != "win32" or os.environ.get("CC", "").endswith("gcc"):
@@ -39,11 +48,12 @@ elif os.environ.get("MPOINT_DEBUG"):
 core = Extension(
     "mpoint._core",
     sources=["ext/_core.pyx"] + COMMON + PLATFORM,
-    include_dirs=["ext"],
+    include_dirs=INCLUDE_DIRS,
     libraries=LIBRARIES,
     extra_compile_args=compile_args,
     extra_link_args=link_args,
-    depends=glob("ext/*.h") + glob("ext/*/*.h") + glob("ext/*.pxi") + glob("ext/*.pxd"),
+    depends=glob("ext/*.h") + glob("ext/*/*.h") + glob("ext/*.pxi") + glob("ext/*.pxd")
+    + glob("tests/kqueue_shim/*.[ch]") + glob("tests/kqueue_shim/sys/*.h"),
 )
 
 setup(ext_modules=cythonize([core], language_level=3, include_path=["ext"],

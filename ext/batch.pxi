@@ -107,14 +107,23 @@ cdef class Datagram:
     attributes are copied when the Datagram is made.  ``source`` is the
     sender as the socket module spells addresses; ``group`` the destination
     address (the group), ``ifindex`` the arriving interface and
-    ``timestamp_ns`` the kernel's receive time (ns since the epoch), each
-    None or 0 when unknown (a batch made with ``metadata=False``)."""
+    ``timestamp_ns`` the kernel's receive time (ns since the epoch).  Each is
+    what the kernel recorded when the datagram arrived, or unknown -- group
+    None, ifindex 0, timestamp_ns None -- never a substitute: a batch made
+    with ``metadata=False``, a datagram queued before its socket asked for
+    metadata (mpoint's joins ask before the membership exists), a platform
+    without the option."""
     cdef readonly object data
     cdef readonly object source
     cdef readonly object group
     cdef readonly uint32_t ifindex
-    cdef readonly int64_t timestamp_ns
+    cdef int64_t _timestamp
     cdef readonly bint truncated
+
+    @property
+    def timestamp_ns(self):
+        """The kernel's receive time in ns since the epoch; None: unknown."""
+        return None if self._timestamp == 0 else self._timestamp
 
     def __init__(self):
         raise TypeError("Datagram objects come from a RecvBatch (batch[i])")
@@ -171,7 +180,8 @@ cdef class RecvBatch:
     ``batch[i]`` (negative i counts from the end) and iteration give
     Datagram objects.  ``memoryview(batch)`` is the whole data area
     (datagram i at ``i * max_size``); ``sizes`` (uint32), ``timestamps``
-    (int64), ``ifindexes`` (uint32) and ``truncated`` (uint8) are
+    (int64; 0 where unknown), ``ifindexes`` (uint32; 0 where unknown) and
+    ``truncated`` (uint8) are
     memoryviews of ``len(batch)`` items, made without any per-datagram
     object.  All views show what the latest receive wrote.  One receive
     into a batch at a time."""
@@ -248,14 +258,15 @@ cdef class RecvBatch:
         d.source = _address(&self.b.sources[i])
         d.group = _host(&self.b.groups[i])
         d.ifindex = self.b.ifindex[i]
-        d.timestamp_ns = self.b.timestamps[i]
+        d._timestamp = self.b.timestamps[i]
         d.truncated = self.b.truncated[i] != 0
         return d
 
 
 def enable_metadata(fd, int family):
     """Asks the kernel for what a metadata batch reports (IP_PKTINFO or
-    IPV6_RECVPKTINFO, receive timestamps); once per socket."""
+    IPV6_RECVPKTINFO, receive timestamps), for datagrams arriving from now
+    on; once per socket."""
     if mp_enable_metadata(_handle(fd), family) < 0:
         _raise("enable_metadata")
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <limits.h>
 
+#include "batch_platform.h"
 #include "mp_platform.h"
 
 int mp__fail(int wsa_code)
@@ -220,11 +221,22 @@ int mp_join_check(int family, const mp_join_t *req)
     return 0;
 }
 
+/* A receiver asks for its metadata (mp_enable_metadata) before its
+ * membership exists, so that no datagram of the group is queued without an
+ * arriving interface or a kernel timestamp: options turned on later leave
+ * the datagrams already queued without them. */
+static int join_now(mp_sock_t s, int family, const mp_join_t *req)
+{
+    if (req->flags != MP_JL_SENDER_ONLY && mp__batch_enable_metadata(s, family) < 0)
+        return -1;
+    return mp__join_leaf(s, family, req);
+}
+
 int mp_join_leaf(mp_sock_t s, int family, const mp_join_t *req)
 {
     if (check_join(s, family, req) < 0)
         return -1;
-    return mp__join_leaf(s, family, req);
+    return join_now(s, family, req);
 }
 
 int mp_join_leaf_deferred(mp_sock_t s, int family, const mp_join_t *req, int *result)
@@ -233,7 +245,7 @@ int mp_join_leaf_deferred(mp_sock_t s, int family, const mp_join_t *req, int *re
 
     if (check_join(s, family, req) < 0)
         return -1;
-    how = mp__join_leaf(s, family, req);
+    how = join_now(s, family, req);
     *result = how < 0 ? mp__last_error() : 0;
     return how < 0 ? MP_JOINED_BY_OPTION : how;
 }

@@ -359,7 +359,10 @@ static int new_shard(mp_groupset_t *gs, int receiver, size_t *out)
                        MP_WSA_FLAG_MULTIPOINT_C_LEAF | MP_WSA_FLAG_MULTIPOINT_D_LEAF,
                        &sh.sock) < 0)
         return mp__last_error();
-    if (receiver && gs->shared && mp__receive_every_group(sh.sock, gs->family) < 0) {
+    /* A receiver asks for metadata before it can receive anything: bound, a
+     * shared receiver hears every shard's groups at once. */
+    if (receiver && (mp_enable_metadata(sh.sock, gs->family) < 0 ||
+                     (gs->shared && mp__receive_every_group(sh.sock, gs->family) < 0))) {
         err = mp__last_error();
         mp__close(sh.sock);
         return err;
@@ -371,7 +374,6 @@ static int new_shard(mp_groupset_t *gs, int receiver, size_t *out)
         return 0;
     }
     if (mp__bind_port(sh.sock, gs->family, gs->port) < 0 ||
-        mp_enable_metadata(sh.sock, gs->family) < 0 ||
         mp_evset_add(gs->events, sh.sock, MP_FD_READ, &sh.slot) < 0) {
         err = mp__last_error();
         mp__close(sh.sock);

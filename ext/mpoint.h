@@ -87,8 +87,9 @@ int mp_interface_by_string(const char *name_or_address, unsigned int *out);
 /* WSAJoinLeaf on a c_leaf socket of `family` (the socket's own).  An unbound
  * socket is bound by the system first, as the spec says: receivers to the
  * wildcard address and the group's port, senders to any free port.
- * Receivers (JL_RECEIVER_ONLY, JL_BOTH) add a membership; JL_SENDER_ONLY
- * adds none and makes the group the socket's default destination.
+ * Receivers (JL_RECEIVER_ONLY, JL_BOTH) turn metadata on (mp_enable_metadata)
+ * and then add a membership; JL_SENDER_ONLY adds none and makes the group
+ * the socket's default destination.
  * Returns how the join was made (>= 0) or -1: */
 #define MP_JOINED_BY_OPTION 0   /* socket options (IP_ADD_MEMBERSHIP, MCAST_JOIN_*...) */
 #define MP_JOINED_NATIVE    1   /* Winsock's own WSAJoinLeaf */
@@ -179,7 +180,12 @@ int mp_evset_collect(mp_evset_t *set, int nready, const mp_netevents_t **out);
  * bytes each, filled by one call (recvmmsg on Linux, a recvmsg loop
  * elsewhere) with, when metadata is on, each datagram's destination group
  * and arriving interface (IP_PKTINFO / IPV6_PKTINFO) and kernel receive time
- * (SO_TIMESTAMPNS).  Nothing is allocated per datagram. */
+ * (SO_TIMESTAMPING's software stamp on Linux, SO_TIMESTAMP on macOS,
+ * SIO_TIMESTAMPING on Windows).  Metadata is true or absent, never a
+ * substitute: a field the kernel did not record when the datagram arrived
+ * (its socket asked too late, or the platform cannot) reads as unknown --
+ * ifindex 0, timestamp 0, group of family 0.  Nothing is allocated per
+ * datagram. */
 typedef struct mp_batch {
     size_t max_datagrams;
     size_t max_size;
@@ -188,7 +194,7 @@ typedef struct mp_batch {
     unsigned char *data;                /* datagram i at data + i * max_size */
     uint32_t *sizes;                    /* payload bytes kept (<= max_size) */
     uint8_t *truncated;                 /* 1: the datagram was longer than max_size */
-    int64_t *timestamps;                /* ns since the epoch; 0: none */
+    int64_t *timestamps;                /* ns since the epoch; 0: unknown */
     uint32_t *ifindex;                  /* arriving interface; 0: unknown */
     struct sockaddr_storage *sources;   /* the sender */
     struct sockaddr_storage *groups;    /* the destination address; ss_family 0: unknown */
@@ -200,7 +206,8 @@ typedef struct mp_batch {
 int mp_batch_new(size_t max_datagrams, size_t max_size, int metadata, mp_batch_t **out);
 void mp_batch_free(mp_batch_t *batch);
 /* Asks the kernel for what metadata needs (IP_PKTINFO or IPV6_RECVPKTINFO,
- * SO_TIMESTAMPNS); once per socket. */
+ * receive timestamps); affects only datagrams that arrive afterwards, which
+ * is why every receiving join and group-set shard calls it first. */
 int mp_enable_metadata(mp_sock_t s, int family);
 /* Receives what is ready without blocking: the count (>= 1), or -1 with the
  * platform's would-block code when nothing is. */

@@ -11,7 +11,8 @@
 
 /* Drains every socket in socks (non-blocking) with recvmmsg, vlen datagrams
  * of size bytes per call; pktinfo 1 asks for and reads IP_PKTINFO /
- * IPV6_PKTINFO, 2 also SO_TIMESTAMPNS; stops when all are empty.
+ * IPV6_PKTINFO, 2 also receive timestamps as a metadata batch asks for them
+ * (mp__os_batch_timestamps_on: SO_TIMESTAMPING on Linux); stops when all are empty.
  * *received: datagrams read. */
 long long mp_ref_drain(const mp_sock_t *socks, int nsocks, int vlen, int size, int pktinfo,
                        long long *received);
@@ -25,7 +26,7 @@ long long mp_ref_wakeups(mp_sock_t tx, mp_sock_t rx, const mp_sock_t *idle, int 
 
 /* ---- joins (posix/reference_joins_linux.c) ----------------------------------
  * Makes the sockets (bound to port, cross-talk off, IP_PKTINFO, and with
- * timestamps SO_TIMESTAMPNS: a GroupSet shard's layout) and joins reqs[0..n)
+ * timestamps the batch receive's own: a GroupSet shard's layout) and joins reqs[0..n)
  * with MCAST_JOIN_GROUP, per_socket memberships per socket (0 or n or more:
  * one socket); then leaves them (newest_first or oldest
  * first), then joins again and closes the sockets (newest socket first or

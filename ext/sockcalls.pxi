@@ -112,6 +112,8 @@ def sock_join_leaf(self, name, caller_data=None, callee_data=None, sqos=None, gq
     self._joined = name
     self._join_flags = flags              # valid: C checked it
     self._join_method = native
+    if flags != MP_JL_SENDER_ONLY:
+        self._meta = True                 # C asked for it before the membership
     if flags == MP_JL_BOTH:
         self._dest = name
     return self

@@ -82,7 +82,7 @@ class Datagram:
     @property
     def ifindex(self) -> int: ...
     @property
-    def timestamp_ns(self) -> int: ...
+    def timestamp_ns(self) -> Optional[int]: ...   # None: unknown
     @property
     def truncated(self) -> bool: ...
 
@@ -98,7 +98,7 @@ class RecvBatch:
     @property
     def sizes(self) -> memoryview: ...        # uint32 ("I"), len(batch) items
     @property
-    def timestamps(self) -> memoryview: ...   # int64 ("q"), ns since the epoch; 0: none
+    def timestamps(self) -> memoryview: ...   # int64 ("q"), ns since the epoch; 0: unknown
     @property
     def ifindexes(self) -> memoryview: ...    # uint32 ("I"); 0: unknown
     @property

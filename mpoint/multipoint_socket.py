@@ -11,7 +11,7 @@ import socket as _stdsocket
 from typing import TYPE_CHECKING, Any, Optional, Tuple, Union
 
 from . import _core, errors
-from .constants import JL_BOTH, JoinFlag, Plane, SocketFlag
+from .constants import JL_BOTH, JL_SENDER_ONLY, JoinFlag, Plane, SocketFlag
 
 _FD_READ, _FD_CONNECT = 0x01, 0x10
 
@@ -56,7 +56,7 @@ class MultipointSocket(_stdsocket.socket):
         self._join_flags: Optional[int] = None
         self._join_method: Optional[bool] = None     # True: WSAJoinLeaf
         self._dest: Optional[Address] = None
-        self._meta = False          # metadata socket options enabled (recv_batch)
+        self._meta = False          # metadata socket options enabled (join or recv_batch)
         self._reg: Any = None       # the EventSet registration, if registered
 
     # -- roles ------------------------------------------------------------
@@ -149,6 +149,8 @@ class MultipointSocket(_stdsocket.socket):
         self._joined = name
         self._join_flags = flags              # valid: C checked it
         self._join_method = native
+        if flags != JL_SENDER_ONLY:
+            self._meta = True                 # C asked for it before the membership
         if flags == JL_BOTH:
             self._dest = name
         return self
@@ -187,10 +189,12 @@ class MultipointSocket(_stdsocket.socket):
         (``timeout`` seconds; None: the socket's own timeout, so 0 at once on
         a non-blocking socket).  A receive call: it re-arms FD_READ.
 
-        A metadata batch asks the kernel for IP_PKTINFO/IPV6_RECVPKTINFO and
-        SO_TIMESTAMPNS on the socket's first such call; datagrams queued
-        before then report interface 0 and the time of that call (Linux).
-        Calling ``recv_batch(batch, 0)`` once after joining avoids that."""
+        A metadata batch reports each datagram's group, interface and kernel
+        receive time.  A receiving ``join_leaf`` asked the kernel for them
+        before adding its membership; a socket that never joined as a
+        receiver through mpoint asks at its first metadata call, and what
+        was queued before then reports what the kernel recorded without
+        being asked, the rest unknown (``ifindex`` 0, ``timestamp_ns`` None)."""
         if batch.metadata and not self._meta:
             _core.enable_metadata(self.fileno(), self._af)
             self._meta = True

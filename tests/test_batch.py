@@ -29,14 +29,27 @@ def receiver(family: int, group: str, port: int) -> mpoint.MultipointSocket:
     return mpoint.socket(family).join_leaf((group, port), flags=JL_RECEIVER_ONLY)
 
 
+def plain_receiver(family: int, group: str, port: int) -> socket.socket:
+    """A receiver joined without mpoint: the standard library's recipe, so
+    nothing asked for metadata before its datagrams arrive."""
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("", port))
+    packed = socket.inet_pton(family, group)
+    if family == socket.AF_INET:
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                     packed + socket.inet_aton("0.0.0.0"))
+    else:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, packed + bytes(4))
+    return s
+
+
 @pytest.fixture
 def pair(family: int, group: str, port: int) -> Iterator[Pair]:
-    """A receiver and a sender of one fresh group.  The receiver's first
-    metadata receive turns metadata on before anything is queued: datagrams
-    queued earlier may lack some (Linux: the interface)."""
+    """A receiver and a sender of one fresh group.  The receiver's join
+    turned its metadata on before its membership existed."""
     with receiver(family, group, port) as rx, \
             mpoint.socket(family).join_leaf((group, port), flags=JL_SENDER_ONLY) as tx:
-        assert rx.recv_batch(RecvBatch(1), 0) == 0
         yield rx, tx
 
 
@@ -116,6 +129,84 @@ def test_jl_both_receives_its_own_datagram(family: int, group: str, port: int) -
         assert (bytes(d.data), d.group, d.source[1]) == (b"echo", group, s.getsockname()[1])
 
 
+def test_metadata_of_datagrams_queued_before_the_first_receive(
+        family: int, group: str, port: int) -> None:
+    """Join, let a burst arrive, and only then make the first recv_batch:
+    every datagram knows its group and interface, whichever role joined."""
+    lo = support.loopback_index()
+    with receiver(family, group, port) as rx, \
+            mpoint.socket(family).join_leaf((group, port)) as both, \
+            mpoint.socket(family).join_leaf((group, port), flags=JL_SENDER_ONLY) as tx:
+        send_all(tx, [b"q%d" % i for i in range(6)])
+        time.sleep(0.1)
+        for sock in (rx, both):
+            batch = RecvBatch(16)
+            assert sock.recv_batch(batch, timeout=1) == 6
+            assert [(d.group, d.ifindex) for d in batch] == [(group, lo)] * 6
+
+
+@pytest.mark.real_windows("Wine does not implement SIO_TIMESTAMPING")
+def test_timestamps_of_datagrams_queued_before_the_first_receive(
+        family: int, group: str, port: int) -> None:
+    """The kernel's arrival time, not the time of the receive call that
+    asked: stamps fall within the burst's sending, before the call."""
+    with receiver(family, group, port) as rx, \
+            mpoint.socket(family).join_leaf((group, port), flags=JL_SENDER_ONLY) as tx:
+        before = time.time_ns()
+        send_all(tx, [b"t%d" % i for i in range(6)])
+        after = time.time_ns()
+        time.sleep(0.2)
+        called = time.time_ns()
+        batch = RecvBatch(16)
+        assert rx.recv_batch(batch, timeout=1) == 6
+        stamps = [d.timestamp_ns for d in batch]
+        assert all(isinstance(t, int) for t in stamps), stamps
+        # 1 ms of slack for the clocks' granularity; the call came 200 ms later.
+        assert all(before - 10**6 <= t <= after + 10**6 for t in stamps), (before, stamps, after)
+        assert max(stamps) < called - 100 * 10**6
+        assert list(batch.timestamps) == stamps
+
+
+def test_groupset_metadata_before_the_first_receive(family: int, port: int) -> None:
+    lo = support.loopback_index()
+    g = new_group(family)
+    with mpoint.GroupSet(port, family=family) as gs, \
+            mpoint.socket(family).join_leaf((g, port), flags=JL_SENDER_ONLY) as tx:
+        gs.join(g)
+        before = time.time_ns()
+        send_all(tx, [b"g%d" % i for i in range(4)])
+        time.sleep(0.1)
+        called = time.time_ns()
+        batch = RecvBatch(8)
+        assert gs.recv_batch(batch, timeout=1) == 4
+        assert [(d.group, d.ifindex) for d in batch] == [(g, lo)] * 4
+        assert all(d.timestamp_ns is None or before - 10**6 <= d.timestamp_ns < called
+                   for d in batch)
+
+
+def test_metadata_asked_late_is_unknown_not_made_up(family: int, group: str, port: int) -> None:
+    """A socket joined without mpoint asks for metadata at its first
+    recv_batch, after its datagrams arrived: each field is the true value
+    or unknown (ifindex 0, timestamp None), never the time of the call."""
+    lo = support.loopback_index()
+    plain = plain_receiver(family, group, port)
+    with mpoint.MultipointSocket(family, fileno=plain.detach()) as rx, \
+            mpoint.socket(family).join_leaf((group, port), flags=JL_SENDER_ONLY) as tx:
+        before = time.time_ns()
+        send_all(tx, [b"late%d" % i for i in range(4)])
+        time.sleep(0.1)
+        called = time.time_ns()
+        batch = RecvBatch(8)
+        assert rx.recv_batch(batch, timeout=1) == 4
+        for d in batch:
+            assert d.group == group and d.ifindex in (0, lo)
+            assert d.timestamp_ns is None or before - 10**6 <= d.timestamp_ns < called, d
+        # What arrives after the first call has it all.
+        tx.send(b"now")
+        assert rx.recv_batch(batch, timeout=1) == 1
+        assert batch[0].ifindex == lo
+
+
 def test_without_metadata(pair: Pair) -> None:
     rx, tx = pair
     send_all(tx, [b"plain"])
@@ -124,7 +215,7 @@ def test_without_metadata(pair: Pair) -> None:
     assert rx.recv_batch(batch, timeout=1) == 1
     d = batch[0]
     assert (bytes(d.data), d.source) == (b"plain", tx.getsockname())
-    assert (d.group, d.ifindex, d.timestamp_ns) == (None, 0, 0)
+    assert (d.group, d.ifindex, d.timestamp_ns) == (None, 0, None)
     assert list(batch.timestamps) == [0] and list(batch.ifindexes) == [0]
 
 
@@ -132,13 +223,13 @@ def test_metadata_does_not_go_stale(pair: Pair, family: int, group: str, port: i
     """A slot reused for a datagram without metadata shows none, not the
     previous datagram's (the second receiver never turned metadata on)."""
     rx, tx = pair
-    with receiver(family, group, port) as plain:
+    with plain_receiver(family, group, port) as plain:
         tx.send(b"both")
         batch = RecvBatch(4)
         assert rx.recv_batch(batch, timeout=1) == 1 and batch[0].group == group
         assert _core.recv_batch(plain.fileno(), batch, 1) == 1
         d = batch[0]
-        assert (bytes(d.data), d.group, d.ifindex, d.timestamp_ns) == (b"both", None, 0, 0)
+        assert (bytes(d.data), d.group, d.ifindex, d.timestamp_ns) == (b"both", None, 0, None)
 
 
 def test_truncation(pair: Pair) -> None:
@@ -429,7 +520,7 @@ def test_bulk_accessors(pair: Pair) -> None:
     assert rx.recv_batch(batch, timeout=1) == 4
     datagrams = list(batch)
     columns = {"sizes": ("I", 4, [len(d.data) for d in datagrams]),
-               "timestamps": ("q", 8, [d.timestamp_ns for d in datagrams]),
+               "timestamps": ("q", 8, [d.timestamp_ns or 0 for d in datagrams]),
                "ifindexes": ("I", 4, [d.ifindex for d in datagrams]),
                "truncated": ("B", 1, [int(d.truncated) for d in datagrams])}
     for name, (fmt, itemsize, values) in columns.items():

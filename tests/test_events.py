@@ -53,6 +53,8 @@ def test_fd_values_are_winsocks() -> None:
 def test_backends() -> None:
     names = EventSet.backends()
     best = {"linux": "epoll", "darwin": "kqueue", "win32": "wsaevent"}.get(sys.platform)
+    if os.environ.get("MPOINT_KQUEUE_SHIM"):      # the kqueue shim build lists it first
+        best = "kqueue"
     if best is not None:
         assert names[0] == best and EventSet().backend == best
     assert ("wsapoll" if sys.platform == "win32" else "poll") in names

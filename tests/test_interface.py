@@ -72,7 +72,8 @@ def test_scope_is_the_hop_limit_on_the_wire(family: int, group: str, port: int,
         for hops in (1, 7, 255):
             s.multicast_scope = hops
             s.send(b"x")
-            _, anc, _, _ = on_b.recvmsg(16, socket.CMSG_SPACE(4))
+            # Room for the receiver's metadata messages too (pktinfo, timestamp).
+            _, anc, _, _ = on_b.recvmsg(16, 256)
             got = [int.from_bytes(d[:4], sys.byteorder) for lvl, t, d in anc if t == ancillary]
             assert got == [hops]
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <linux/net_tstamp.h>
 
 #include "../batch_platform.h"
 
@@ -98,21 +99,39 @@ int mp__batch_recv(mp_sock_t s, mp_batch_t *b)
     return (int)(got - start);
 }
 
-/* SO_TIMESTAMPNS (socket(7)): each datagram's kernel receive time as a
- * struct timespec in an SCM_TIMESTAMPNS control message. */
+/* SO_TIMESTAMPING with software receive stamps (timestamping.rst, 1.3):
+ * each datagram's kernel receive time in an SCM_TIMESTAMPING control
+ * message, ts[0].  Not SO_TIMESTAMPNS: for a datagram that arrived before
+ * any socket asked for stamps, SO_TIMESTAMPNS reports the time of the
+ * receive call ("race occurred between timestamp enabling and packet
+ * receiving", net/socket.c), where SO_TIMESTAMPING sends no stamp at all --
+ * true or absent, never made up. */
+#define MP_TIMESTAMPING_RX (SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE)
+
 int mp__os_batch_timestamps_on(int fd)
 {
-    int one = 1;
+    int flags = MP_TIMESTAMPING_RX;
 
-    return setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+    return setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof(flags));
 }
 
+/* SO_TIMESTAMPING names SO_TIMESTAMPING_OLD (struct timespec, the C
+ * library's) or, where time_t grew to 64 bits on a 32-bit ABI,
+ * SO_TIMESTAMPING_NEW (two 64-bit fields); either may arrive. */
 int64_t mp__os_batch_timestamp(const struct cmsghdr *c)
 {
-    struct timespec ts;
-
-    if (c->cmsg_type != SCM_TIMESTAMPNS || c->cmsg_len < CMSG_LEN(sizeof(ts)))
-        return 0;
-    memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-    return (int64_t)ts.tv_sec * 1000000000 + (int64_t)ts.tv_nsec;
+    if (c->cmsg_type == SO_TIMESTAMPING_OLD &&
+        c->cmsg_len >= CMSG_LEN(3 * sizeof(struct timespec))) {
+        struct timespec ts;
+        memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+        return (int64_t)ts.tv_sec * 1000000000 + (int64_t)ts.tv_nsec;
+    }
+#ifdef SO_TIMESTAMPING_NEW
+    if (c->cmsg_type == SO_TIMESTAMPING_NEW && c->cmsg_len >= CMSG_LEN(6 * sizeof(int64_t))) {
+        int64_t ts[2];
+        memcpy(ts, CMSG_DATA(c), sizeof(ts));
+        return ts[0] * 1000000000 + ts[1];
+    }
+#endif
+    return 0;
 }

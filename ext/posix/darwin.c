@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include "posix.h"
-#include "../poller.h"
 
 int mp__os_udp_socket(int family)
 {
@@ -41,8 +40,3 @@ int mp__os_send_interface(int fd, int family, unsigned int ifindex)
         return setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IFINDEX, &ifindex, sizeof(ifindex));
     return setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof(ifindex));
 }
-
-/* The pollers of this OS, best first: EventSet's default is the first. */
-extern const mp_poller_t mp__poller_kqueue;
-extern const mp_poller_t mp__poller_poll;
-const mp_poller_t *const mp__pollers[] = {&mp__poller_kqueue, &mp__poller_poll, NULL};

@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "posix.h"
-#include "../poller.h"
 
 int mp__os_udp_socket(int family)
 {
@@ -45,8 +44,3 @@ int mp__os_send_interface(int fd, int family, unsigned int ifindex)
     }
     return setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof(ifindex));
 }
-
-/* The pollers of this OS, best first: EventSet's default is the first. */
-extern const mp_poller_t mp__poller_epoll;
-extern const mp_poller_t mp__poller_poll;
-const mp_poller_t *const mp__pollers[] = {&mp__poller_epoll, &mp__poller_poll, NULL};

@@ -1,6 +1,8 @@
 /* reference_joins.c -- the C join, leave, close and sender loops of
  * reference.h on POSIX: setsockopt in a plain loop, as a careful C program
  * would.  The per-OS parts (the watch set, timestamps) come from posix.h. */
+#define __APPLE_USE_RFC_3542 1  /* macOS: RFC 3542's IPV6_RECVPKTINFO, as posix/batch.c */
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

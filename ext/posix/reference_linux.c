@@ -8,6 +8,7 @@
 #include <sys/epoll.h>
 
 #include "posix.h"
+#include "../batch_platform.h"
 #include "../reference.h"
 
 int mp__os_ref_watch_open(void)
@@ -43,8 +44,8 @@ static void read_control(struct msghdr *m)
             sink += ((struct in_pktinfo *)CMSG_DATA(c))->ipi_ifindex;
         else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO)
             sink += ((struct in6_pktinfo *)CMSG_DATA(c))->ipi6_ifindex;
-        else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS)
-            sink += ((struct timespec *)CMSG_DATA(c))->tv_nsec;
+        else if (c->cmsg_level == SOL_SOCKET)
+            sink += mp__os_batch_timestamp(c);
     }
 }
 
@@ -73,7 +74,7 @@ long long mp_ref_drain(const mp_sock_t *socks, int nsocks, int vlen, int size, i
         else
             setsockopt(socks[k], IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
         if (pktinfo > 1)
-            setsockopt(socks[k], SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+            mp__os_batch_timestamps_on(socks[k]);   /* as a metadata batch's socket */
     }
     start = now_ns();
     for (k = 0; k < nsocks; k++) {
