@@ -138,7 +138,14 @@ def socket_open(family, type, proto, flags):
     if not (-1 <= pro <= 0xFFFF):
         pro = -1
     if mp_socket_open(<int>fam, <int>typ, <int>pro, <unsigned long>f, &s) < 0:
-        _raise("WSASocket")
+        from mpoint.errors import from_code
+        exc = from_code(mp_last_error(), "WSASocket")
+        if exc.name == "WSAEOPNOTSUPP" and f & (MP_WSA_FLAG_MULTIPOINT_C_ROOT |
+                                                MP_WSA_FLAG_MULTIPOINT_D_ROOT):
+            exc = from_code("WSAEOPNOTSUPP", "WSASocket",
+                            "rooted control/data planes (C_ROOT, D_ROOT) are not supported "
+                            "yet; IP multicast is non-rooted: use C_LEAF | D_LEAF")
+        raise exc
     return <long long>s
 
 
@@ -161,43 +168,6 @@ def interface_index(interface):
     if mp_interface_by_index(_clamp(interface), &out) < 0:
         _raise("interface")
     return out
-
-
-def join_leaf(fd, int family, name, Py_ssize_t caller_len, bint has_sqos,
-              bint has_gqos, flags, unsigned int ifindex, source, bint deferred=False):
-    """WSAJoinLeaf(s, name, ...) for a c_leaf socket; see mpoint.h.  Returns
-    True when Winsock's own WSAJoinLeaf made the join, False for socket
-    options.  With ``deferred`` (a non-blocking socket) returns (code, native):
-    the join's own outcome as a platform code for FD_CONNECT, not raised."""
-    return _join_leaf(fd, family, name, caller_len, has_sqos, has_gqos, flags, ifindex,
-                      source, deferred)
-
-
-cdef object _join_leaf(fd, int family, name, Py_ssize_t caller_len, bint has_sqos,
-                       bint has_gqos, flags, unsigned int ifindex, source, bint deferred):
-    cdef mp_join_t req
-    cdef int result = 0, how
-    cdef mp_sock_t s = _handle(fd)
-    cdef long long f = _clamp(flags)
-    memset(&req, 0, sizeof(req))
-    req.flags = <unsigned int>f if 0 <= f <= 0xFFFFFFFF else 0
-    _parse_address(family, name, &req.group, &req.group_len, "WSAJoinLeaf")
-    if source is not None:
-        _parse_address(family, (source, 0), &req.source, &req.source_len,
-                       "WSAJoinLeaf")
-    req.ifindex = ifindex
-    req.caller_len = <size_t>caller_len
-    req.has_sqos = has_sqos
-    req.has_gqos = has_gqos
-    if deferred:
-        how = mp_join_leaf_deferred(s, family, &req, &result)
-        if how < 0:
-            _raise("WSAJoinLeaf")
-        return result, how == MP_JOINED_NATIVE
-    how = mp_join_leaf(s, family, &req)
-    if how < 0:
-        _raise("WSAJoinLeaf")
-    return how == MP_JOINED_NATIVE
 
 
 def get_loopback(fd, int family):

@@ -143,16 +143,16 @@ static unsigned short port_of(const struct sockaddr *sa)
 
 /* ---- interfaces -------------------------------------------------------- */
 
-int mp_interface_by_index(long long ifindex, unsigned int *out)
+static int index_on(mp_sock_t s, long long ifindex, unsigned int *out)
 {
     if (ifindex <= 0 || ifindex > (long long)UINT_MAX ||
-        !mp__interface_exists((unsigned int)ifindex))
+        !mp__interface_exists(s, (unsigned int)ifindex))
         return mp__fail(MP_WSAEADDRNOTAVAIL);
     *out = (unsigned int)ifindex;
     return 0;
 }
 
-int mp_interface_by_string(const char *name_or_address, unsigned int *out)
+static int string_on(mp_sock_t s, const char *name_or_address, unsigned int *out)
 {
     struct sockaddr_storage ss;
     struct sockaddr *sa = (struct sockaddr *)&ss;
@@ -167,11 +167,21 @@ int mp_interface_by_string(const char *name_or_address, unsigned int *out)
             return mp__fail(MP_WSAEADDRNOTAVAIL);
         found = mp__interface_by_address(sa, out);
     } else {
-        found = mp__interface_by_name(name_or_address, out);
+        found = mp__interface_by_name(s, name_or_address, out);
     }
     if (found < 0 || *out == 0)
         return mp__fail(MP_WSAEADDRNOTAVAIL);
     return 0;
+}
+
+int mp_interface_by_index(long long ifindex, unsigned int *out)
+{
+    return index_on(MP_INVALID_SOCKET, ifindex, out);
+}
+
+int mp_interface_by_string(const char *name_or_address, unsigned int *out)
+{
+    return string_on(MP_INVALID_SOCKET, name_or_address, out);
 }
 
 /* ---- joining ----------------------------------------------------------- */
@@ -232,20 +242,37 @@ static int join_now(mp_sock_t s, int family, const mp_join_t *req)
     return mp__join_leaf(s, family, req);
 }
 
-int mp_join_leaf(mp_sock_t s, int family, const mp_join_t *req)
+/* The checks, then the interface the caller named (if_text or if_index)
+ * into r->ifindex, asking the socket itself where the platform can. */
+static int prepare_join(mp_sock_t s, int family, const mp_join_t *req, mp_join_t *r)
 {
     if (check_join(s, family, req) < 0)
         return -1;
-    return join_now(s, family, req);
+    *r = *req;
+    if (req->if_text != NULL)
+        return string_on(s, req->if_text, &r->ifindex);
+    if (req->if_given)
+        return index_on(s, req->if_index, &r->ifindex);
+    return 0;
+}
+
+int mp_join_leaf(mp_sock_t s, int family, const mp_join_t *req)
+{
+    mp_join_t r;
+
+    if (prepare_join(s, family, req, &r) < 0)
+        return -1;
+    return join_now(s, family, &r);
 }
 
 int mp_join_leaf_deferred(mp_sock_t s, int family, const mp_join_t *req, int *result)
 {
+    mp_join_t r;
     int how;
 
-    if (check_join(s, family, req) < 0)
+    if (prepare_join(s, family, req, &r) < 0)
         return -1;
-    how = join_now(s, family, req);
+    how = join_now(s, family, &r);
     *result = how < 0 ? mp__last_error() : 0;
     return how < 0 ? MP_JOINED_BY_OPTION : how;
 }

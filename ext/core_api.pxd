@@ -22,6 +22,10 @@ cdef extern from "mpoint.h" nogil:
         size_t caller_len
         int has_sqos
         int has_gqos
+        const char *if_text
+        long long if_index
+        int if_given
+        int bound
 
     int mp_socket_open(int family, int type, int proto, unsigned long flags,
                        mp_sock_t *out)

@@ -28,8 +28,10 @@ int mp__close(mp_sock_t s);
 int64_t mp__realtime_ns(void);
 int mp__get_int_option(mp_sock_t s, int family, int which, int *value);
 int mp__set_int_option(mp_sock_t s, int family, int which, int value);
-int mp__interface_exists(unsigned int ifindex);
-int mp__interface_by_name(const char *name, unsigned int *out);
+/* Interface lookups; s, when not MP_INVALID_SOCKET, is a socket the
+ * platform may ask (Linux: its ioctl, so a join opens no other descriptor). */
+int mp__interface_exists(mp_sock_t s, unsigned int ifindex);
+int mp__interface_by_name(mp_sock_t s, const char *name, unsigned int *out);
 int mp__interface_by_address(const struct sockaddr *addr, unsigned int *out);
 /* common.c: whether a (NULL: no) and b hold the same IPv4 or IPv6 address,
  * ports and IPv6 zones aside -- how both platforms match an interface's

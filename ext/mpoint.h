@@ -61,7 +61,21 @@ typedef struct mp_join {
     size_t caller_len;              /* lpCallerData->len */
     int has_sqos;                   /* lpSQOS != NULL */
     int has_gqos;                   /* lpGQOS != NULL */
+    /* The interface as the caller named it, for mp_join_leaf to resolve
+     * into ifindex (an interface this host does not have: WSAEADDRNOTAVAIL):
+     * if_text, a name or one of its addresses; else, with if_given, the
+     * index if_index.  Neither: ifindex as it is. */
+    const char *if_text;
+    long long if_index;
+    int if_given;
+    /* What the caller knows of the socket's local address: MP_BOUND_YES,
+     * MP_BOUND_NO (mp_join_leaf binds without asking) or MP_BOUND_ASK. */
+    int bound;
 } mp_join_t;
+
+#define MP_BOUND_ASK 0
+#define MP_BOUND_NO  1
+#define MP_BOUND_YES 2
 
 /* Creates a UDP socket with WSASocket's multipoint flags.  Exactly one
  * control-plane flag (C_ROOT/C_LEAF) and one data-plane flag (D_ROOT/D_LEAF)
@@ -85,8 +99,10 @@ int mp_interface_by_index(long long ifindex, unsigned int *out);
 int mp_interface_by_string(const char *name_or_address, unsigned int *out);
 
 /* WSAJoinLeaf on a c_leaf socket of `family` (the socket's own).  An unbound
- * socket is bound by the system first, as the spec says: receivers to the
- * wildcard address and the group's port, senders to any free port.
+ * socket is bound by the system first, as the spec says: senders to any free
+ * port, receivers to the group's port -- JL_RECEIVER_ONLY to the group's own
+ * address where the stack delivers by it (POSIX; the bind then costs the
+ * same however many sockets share the port), else the wildcard address.
  * Receivers (JL_RECEIVER_ONLY, JL_BOTH) turn metadata on (mp_enable_metadata)
  * and then add a membership; JL_SENDER_ONLY adds none and makes the group
  * the socket's default destination.

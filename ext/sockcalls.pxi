@@ -1,7 +1,11 @@
-# Winsock's re-enabling functions, for MultipointSocket (multipoint_socket.py
-# binds these as its methods): a receive call re-arms FD_READ, a send that
-# would block re-arms FD_WRITE.  In C because they sit on every datagram's
-# path: an unregistered socket pays one attribute test.
+# A MultipointSocket's multipoint state and the calls that read or change
+# it.  Contract: the state lives in one SocketState, stored once in the
+# facade's ``_mp`` slot (the only attribute of MultipointSocket this file
+# reads); the facade shows it through read-only properties.  Every join --
+# blocking or not, with or without an interface or a source -- goes through
+# _join: arguments converted first (conversion may run caller code that
+# closes the socket), then the descriptor read, then the state checked and
+# changed, in one place.
 import socket as _stdsocket_mod
 
 cdef object _std = _stdsocket_mod.socket
@@ -15,55 +19,100 @@ cdef object _std_recvmsg_into = getattr(_std, "recvmsg_into", None)
 cdef object _std_send = _std.send
 cdef object _std_sendto = _std.sendto
 cdef object _std_sendmsg = getattr(_std, "sendmsg", None)
+cdef object _std_bind = _std.bind
+cdef object _std_fileno = _std.fileno
+
+cdef extern from "mpoint.h":
+    int MP_BOUND_ASK, MP_BOUND_NO, MP_BOUND_YES
+
+BOUND_ASK = MP_BOUND_ASK
+BOUND_NO = MP_BOUND_NO
 
 
-cdef inline int _rearm(object sock, unsigned int events) except -1:
-    reg = sock._reg                      # (EventSet, slot) or None
+cdef class SocketState:
+    """What makes a socket multipoint, owned in one place: its WSASocket
+    flags and family, the session it joined (name, JL_* role, how), the
+    destination of send(), whether metadata is on, its EventSet registration
+    and what is known of its local address."""
+    cdef readonly int family
+    cdef readonly unsigned long flags
+    cdef readonly object joined          # the name joined, or None
+    cdef readonly unsigned int join_flags    # JL_* role; 0: not joined
+    cdef readonly int join_method        # MP_JOINED_*; -1: not joined
+    cdef readonly object dest            # send()'s destination (JL_BOTH), or None
+    cdef readonly bint metadata          # pktinfo and timestamps asked for
+    cdef public object reg               # (EventSet, slot), or None
+    cdef int bound                       # MP_BOUND_*
+
+    def __cinit__(self, int family, unsigned long flags, int bound):
+        self.family = family
+        self.flags = flags
+        self.join_method = -1
+        self.bound = bound
+
+    cdef void joined_as(self, object name, unsigned int flags, int how):
+        """The bookkeeping after a successful join, once for every path."""
+        self.joined = name
+        self.join_flags = flags
+        self.join_method = how
+        if flags != MP_JL_SENDER_ONLY:
+            self.metadata = True         # mp_join_leaf asked before the membership
+            self.bound = MP_BOUND_YES
+        if flags == MP_JL_BOTH:
+            self.dest = name
+
+
+cdef inline SocketState _state(object sock):
+    return <SocketState?>sock._mp
+
+
+cdef inline int _rearm(SocketState st, unsigned int events) except -1:
+    reg = st.reg                         # (EventSet, slot) or None
     if reg is not None:
         mp_evset_rearm((<EventCore>(<tuple>reg)[0]).set, <unsigned int>(<tuple>reg)[1], events)
     return 0
 
 
 def sock_recv(self, bufsize, flags=0):
-    _rearm(self, MP_FD_READ)
+    _rearm(_state(self), MP_FD_READ)
     return _std_recv(self, bufsize, flags)
 
 
 def sock_recvfrom(self, bufsize, flags=0):
-    _rearm(self, MP_FD_READ)
+    _rearm(_state(self), MP_FD_READ)
     return _std_recvfrom(self, bufsize, flags)
 
 
 def sock_recv_into(self, buffer, nbytes=0, flags=0):
-    _rearm(self, MP_FD_READ)
+    _rearm(_state(self), MP_FD_READ)
     return _std_recv_into(self, buffer, nbytes, flags)
 
 
 def sock_recvfrom_into(self, buffer, nbytes=0, flags=0):
-    _rearm(self, MP_FD_READ)
+    _rearm(_state(self), MP_FD_READ)
     return _std_recvfrom_into(self, buffer, nbytes, flags)
 
 
 def sock_recvmsg(self, *args):
-    _rearm(self, MP_FD_READ)
+    _rearm(_state(self), MP_FD_READ)
     return _std_recvmsg(self, *args)
 
 
 def sock_recvmsg_into(self, *args):
-    _rearm(self, MP_FD_READ)
+    _rearm(_state(self), MP_FD_READ)
     return _std_recvmsg_into(self, *args)
 
 
 def sock_send(self, data, flags=0):
     """Sends to the joined group when the socket joined as JL_BOTH (a
     receiving socket cannot be connected); otherwise socket.send."""
-    dest = self._dest
+    cdef SocketState st = _state(self)
     try:
-        if dest is None:
+        if st.dest is None:
             return _std_send(self, data, flags)
-        return _std_sendto(self, data, flags, dest)
+        return _std_sendto(self, data, flags, st.dest)
     except BlockingIOError:
-        _rearm(self, MP_FD_WRITE)
+        _rearm(st, MP_FD_WRITE)
         raise
 
 
@@ -71,7 +120,7 @@ def sock_sendto(self, data, *args):
     try:
         return _std_sendto(self, data, *args)
     except BlockingIOError:
-        _rearm(self, MP_FD_WRITE)
+        _rearm(_state(self), MP_FD_WRITE)
         raise
 
 
@@ -79,8 +128,75 @@ def sock_sendmsg(self, *args):
     try:
         return _std_sendmsg(self, *args)
     except BlockingIOError:
-        _rearm(self, MP_FD_WRITE)
+        _rearm(_state(self), MP_FD_WRITE)
         raise
+
+
+def sock_bind(self, address):
+    """socket.bind, remembered: a later join_leaf need not ask."""
+    _std_bind(self, address)
+    _state(self).bound = MP_BOUND_YES
+
+
+def sock_recv_batch(self, RecvBatch batch not None, timeout=None):
+    """Receives up to the batch's capacity of datagrams in one call into
+    ``batch`` (reused; earlier contents are overwritten) and returns how
+    many arrived: at least 1, or 0 when nothing arrived in time (``timeout``
+    seconds; None: the socket's own timeout, so 0 at once on a non-blocking
+    socket).  A receive call: it re-arms FD_READ.
+
+    A metadata batch reports each datagram's group, interface and kernel
+    receive time.  A receiving ``join_leaf`` asked the kernel for them
+    before adding its membership; a socket that never joined as a receiver
+    through mpoint asks at its first metadata call, and what was queued
+    before then reports what the kernel recorded without being asked, the
+    rest unknown (``ifindex`` 0, ``timestamp_ns`` None)."""
+    cdef SocketState st = _state(self)
+    if timeout is None:
+        timeout = self.gettimeout()
+    if batch.metadata and not st.metadata:
+        enable_metadata(_std_fileno(self), st.family)
+        st.metadata = True
+    _rearm(st, MP_FD_READ)
+    return recv_batch(_std_fileno(self), batch, timeout)
+
+
+# -- WSAJoinLeaf -------------------------------------------------------------
+
+cdef unsigned int _join_role(object flags) except 0:
+    """dwFlags as one JL_* role: an int (or an object with __index__) that is
+    1, 2 or 4.  bool is refused: True would otherwise read as
+    JL_SENDER_ONLY."""
+    cdef long long v
+    if isinstance(flags, bool):
+        raise TypeError("flags must be JL_SENDER_ONLY, JL_RECEIVER_ONLY or JL_BOTH, not bool")
+    v = _clamp(flags)
+    if v != MP_JL_SENDER_ONLY and v != MP_JL_RECEIVER_ONLY and v != MP_JL_BOTH:
+        from mpoint.errors import from_code
+        raise from_code("WSAEINVAL", "WSAJoinLeaf",
+                        f"flags={v}: not JL_SENDER_ONLY (1), JL_RECEIVER_ONLY (2) or JL_BOTH (4)")
+    return <unsigned int>v
+
+
+cdef int _check_callee(object buf) except -1:
+    """lpCalleeData must be a buffer mpoint can set the length of."""
+    from mpoint.errors import from_code
+    if isinstance(buf, bytearray):
+        try:               # a resize fails while the buffer is exported
+            buf.append(0)
+        except BufferError:
+            raise from_code("WSAEFAULT", "WSAJoinLeaf",
+                            "callee_data cannot be resized while it is exported") from None
+        del buf[-1]
+        return 0
+    try:
+        view = memoryview(buf)
+    except TypeError:
+        raise TypeError(f"callee_data must be a bytearray, not {type(buf).__name__}") from None
+    if view.readonly:
+        raise from_code("WSAEFAULT", "WSAJoinLeaf", "callee_data is read-only")
+    raise TypeError(f"callee_data must be a bytearray (its length reports the data received), "
+                    f"not {type(buf).__name__}")
 
 
 def sock_join_leaf(self, name, caller_data=None, callee_data=None, sqos=None, gqos=None,
@@ -94,26 +210,73 @@ def sock_join_leaf(self, name, caller_data=None, callee_data=None, sqos=None, gq
     the destination of ``send()``; JL_SENDER_ONLY adds no membership.
     ``callee_data``, a bytearray, is resized to what the peer sent back:
     nothing, on IP multicast.  Closing the socket leaves the session.
+    On a socket registered in an EventSet the join does not block: its
+    outcome arrives as FD_CONNECT.
     """
-    # MultipointSocket.join_leaf.  The common call (no caller or callee
-    # data, no interface, not registered, not joined yet) is made here in
-    # one step; every other goes to MultipointSocket._join_leaf.
-    cdef int family
-    if (caller_data is not None or callee_data is not None or interface is not None
-            or self._reg is not None or self._joined is not None):
-        return self._join_leaf(name, caller_data, callee_data, sqos, gqos, flags,
-                               interface=interface, source=source)
-    family = self._af
-    if family != _AF_INET and type(name) is tuple and len(<tuple>name) == 4:
-        return self._join_leaf(name, caller_data, callee_data, sqos, gqos, flags,
-                               interface=interface, source=source)   # a scoped group
-    native = _join_leaf(self.fileno(), family, name, 0, sqos is not None, gqos is not None,
-                        flags, 0, source, False)
-    self._joined = name
-    self._join_flags = flags              # valid: C checked it
-    self._join_method = native
-    if flags != MP_JL_SENDER_ONLY:
-        self._meta = True                 # C asked for it before the membership
-    if flags == MP_JL_BOTH:
-        self._dest = name
+    cdef SocketState st = _state(self)
+    cdef mp_join_t req
+    cdef int result = 0, how, family = st.family
+    cdef bytes if_text = None
+    cdef object reg
+    cdef mp_sock_t s
+    memset(&req, 0, sizeof(req))
+    # 1. Every argument converted (caller code may run here).
+    req.flags = _join_role(flags)
+    if caller_data is not None:
+        req.caller_len = <size_t>memoryview(caller_data).nbytes
+    if callee_data is not None:
+        _check_callee(callee_data)
+    req.has_sqos = sqos is not None
+    req.has_gqos = gqos is not None
+    _parse_address(family, name, &req.group, &req.group_len, "WSAJoinLeaf")
+    if source is not None:
+        _parse_address(family, (source, 0), &req.source, &req.source_len, "WSAJoinLeaf")
+    if interface is None and family != _AF_INET and type(name) is tuple \
+            and len(<tuple>name) == 4 and (<tuple>name)[3]:
+        interface = (<tuple>name)[3]          # the zone of a scoped group
+    if interface is not None:
+        if isinstance(interface, bool):
+            raise TypeError("interface must be an index, a name or an address, not bool")
+        if isinstance(interface, str):
+            if_text = _text(interface, "interface")
+            if if_text is None:
+                if_text = b""                  # malformed: no such interface, from C
+            req.if_text = if_text
+        else:
+            req.if_index = _clamp(interface)
+            req.if_given = 1
+    # 2. The descriptor and the state, as they are now.
+    fd = _std_fileno(self)
+    if fd < 0:
+        from mpoint.errors import from_code
+        raise from_code("WSAENOTSOCK", "WSAJoinLeaf", "the socket is closed")
+    s = <mp_sock_t>fd
+    reg = st.reg
+    # "until the multipoint session join attempt completes all subsequent
+    # calls to WSAJoinLeaf on the same socket will fail with WSAEALREADY"
+    if reg is not None and mp_evset_posted((<EventCore>(<tuple>reg)[0]).set,
+                                           <unsigned int>(<tuple>reg)[1]) & MP_FD_CONNECT:
+        from mpoint.errors import from_code
+        raise from_code("WSAEALREADY", "WSAJoinLeaf", "a join is in progress: wait for its FD_CONNECT")
+    if st.joined is not None:
+        from mpoint.errors import from_code
+        raise from_code("WSAEISCONN", "WSAJoinLeaf", f"already a member of {st.joined}")
+    req.bound = st.bound
+    # 3. The join, and its bookkeeping.
+    if reg is not None:
+        how = mp_join_leaf_deferred(s, family, &req, &result)
+        if how < 0:
+            _raise("WSAJoinLeaf")
+        if mp_evset_post((<EventCore>(<tuple>reg)[0]).set, <unsigned int>(<tuple>reg)[1],
+                         MP_FD_CONNECT, result) < 0:
+            _raise("FD_CONNECT")
+        if result:
+            return self          # failed: FD_CONNECT says why; a retry is allowed
+    else:
+        how = mp_join_leaf(s, family, &req)
+        if how < 0:
+            _raise("WSAJoinLeaf")
+    if callee_data is not None:
+        del callee_data[:]            # lpCalleeData->len = 0: no data came back
+    st.joined_as(name, req.flags, how)
     return self

@@ -33,7 +33,7 @@ async def join_leaf(sock: MultipointSocket, *args: Any, **kwargs: Any) -> Multip
     """``sock.join_leaf(*args, **kwargs)`` without blocking the event loop:
     the socket is made non-blocking, the join is started, and this returns
     once FD_CONNECT reports it -- raising the mpoint error it carries."""
-    if sock._reg is not None:
+    if sock._mp.reg is not None:
         raise errors.from_code("WSAEINVAL", "join_leaf",
                                "the socket is registered in an EventSet: wait for its "
                                "FD_CONNECT there")

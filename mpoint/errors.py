@@ -28,7 +28,12 @@ class MultipointError(OSError):
     meaning: str = "Unknown error."
 
     def __reduce__(self) -> Tuple[object, ...]:
-        return (type(self), self.args)
+        # args holds (errno, strerror) only: the call (filename) and the
+        # Winsock code (winerror) travel too.
+        if self.filename is None and getattr(self, "winerror", None) is None:
+            return (type(self), self.args)
+        return (type(self), (self.errno, self.strerror, self.filename,
+                             getattr(self, "winerror", None)))
 
 
 # name, Winsock code, POSIX errno name (None: none exists), builtin base,
@@ -186,19 +191,20 @@ def lookup(code_or_name: "int | str") -> Type[MultipointError]:
 def from_code(code: "int | str", call: Optional[str] = None,
               detail: Optional[str] = None) -> MultipointError:
     """The exception for a platform code (errno / WSAGetLastError()), a
-    Winsock code or a Winsock name; ``call`` names the failing operation,
-    ``detail`` says more."""
+    Winsock code or a Winsock name; ``call`` names the failing operation
+    (the exception's ``filename``), ``detail`` says more (in its message)."""
     cls = lookup(code)
     if isinstance(code, str) or code == cls.wsa_errno:
         # Named by Winsock: report the platform's own code for it.
         code = _PLATFORM_CODE.get(cls.name, cls.wsa_errno or 0)
     message = f"{cls.name}: {cls.meaning}" if cls.wsa_errno else _strerror(code)
-    extra = "; ".join(x for x in (call, detail) if x)
-    if extra:
-        message = f"{message} ({extra})"
+    if detail:
+        message = f"{message} ({detail})"
+    # The failing call goes where CPython's socket errors name theirs: the
+    # filename slot (str(exc) ends with ": 'WSAJoinLeaf'").
     if _WINDOWS and cls.wsa_errno is not None:
-        return cls(code, message, None, cls.wsa_errno)
-    return cls(code, message)
+        return cls(code, message, call, cls.wsa_errno)
+    return cls(code, message, call)
 
 
 def _strerror(code: int) -> str:

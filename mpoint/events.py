@@ -109,12 +109,12 @@ class EventSet(_core.EventCore):
         if sock in self._slots:
             self.modify(sock, events)
             return
-        if sock._reg is not None:
-            sock._reg[0].unregister(sock)
+        if sock._mp.reg is not None:
+            sock._mp.reg[0].unregister(sock)
         sock.setblocking(False)
         slot = self._add(sock, sock.fileno(), events)
         self._slots[sock] = slot
-        sock._reg = (self, slot)
+        sock._mp.reg = (self, slot)
 
     def modify(self, sock: "MultipointSocket", events: int) -> None:
         """Changes the events watched; every event is recorded anew."""
@@ -124,7 +124,7 @@ class EventSet(_core.EventCore):
         """Stops watching ``sock`` (it stays non-blocking, as in Winsock)."""
         slot = self._slot(sock)
         del self._slots[sock]
-        sock._reg = None
+        sock._mp.reg = None
         self._remove(slot)
 
     def close(self) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import socket as _stdsocket
 from typing import TYPE_CHECKING, Any, Optional, Tuple, Union
 
-from . import _core, errors
-from .constants import JL_BOTH, JL_SENDER_ONLY, JoinFlag, Plane, SocketFlag
+from . import _core
+from .constants import JL_BOTH, JoinFlag, Plane, SocketFlag
 
-_FD_READ, _FD_CONNECT = 0x01, 0x10
+_BOUND_NO, _BOUND_ASK = _core.BOUND_NO, _core.BOUND_ASK
 
 Address = Union[Tuple[str, int], Tuple[str, int, int], Tuple[str, int, int, int]]
 Interface = Union[None, int, str]
@@ -30,7 +30,9 @@ class MultipointSocket(_stdsocket.socket):
     other sockets joined.
     """
 
-    __slots__ = ("_mp_flags", "_af", "_joined", "_join_flags", "_join_method", "_dest", "_meta", "_reg")
+    # The multipoint state lives in one _core.SocketState (ext/sockcalls.pxi),
+    # the only thing the core reads from this object; properties show it.
+    __slots__ = ("_mp",)
 
     def __init__(self, family: int = _stdsocket.AF_INET, type: int = _stdsocket.SOCK_DGRAM,
                  proto: int = 0, fileno: Optional[int] = None, *,
@@ -46,46 +48,39 @@ class MultipointSocket(_stdsocket.socket):
             except BaseException:
                 _stdsocket.close(fileno)
                 raise
-            self._af = int(family)
+            self._mp = _core.SocketState(family, flags, _BOUND_NO)
         else:   # dup() and friends: an existing descriptor, default roles
             super().__init__(family, type, proto, fileno)
-            flags = DEFAULT_FLAGS
-            self._af = int(self.family)
-        self._mp_flags = int(flags)
-        self._joined: Optional[Address] = None
-        self._join_flags: Optional[int] = None
-        self._join_method: Optional[bool] = None     # True: WSAJoinLeaf
-        self._dest: Optional[Address] = None
-        self._meta = False          # metadata socket options enabled (join or recv_batch)
-        self._reg: Any = None       # the EventSet registration, if registered
+            self._mp = _core.SocketState(self.family, DEFAULT_FLAGS, _BOUND_ASK)
 
     # -- roles ------------------------------------------------------------
     @property
     def multipoint_flags(self) -> SocketFlag:
         """The WSASocket flags the socket was created with."""
-        return SocketFlag(self._mp_flags)
+        return SocketFlag(self._mp.flags)
 
     @property
     def control_plane(self) -> Plane:
         """ROOT for c_root, LEAF for c_leaf."""
-        root = self._mp_flags & SocketFlag.WSA_FLAG_MULTIPOINT_C_ROOT
+        root = self._mp.flags & SocketFlag.WSA_FLAG_MULTIPOINT_C_ROOT
         return Plane.ROOT if root else Plane.LEAF
 
     @property
     def data_plane(self) -> Plane:
         """ROOT for d_root, LEAF for d_leaf."""
-        root = self._mp_flags & SocketFlag.WSA_FLAG_MULTIPOINT_D_ROOT
+        root = self._mp.flags & SocketFlag.WSA_FLAG_MULTIPOINT_D_ROOT
         return Plane.ROOT if root else Plane.LEAF
 
     @property
     def joined(self) -> Optional[Address]:
         """The session (group, port) this socket joined, or None."""
-        return self._joined
+        return self._mp.joined
 
     @property
     def join_flags(self) -> Optional[JoinFlag]:
         """The role the socket joined with (JL_*), or None."""
-        return None if self._join_flags is None else JoinFlag(self._join_flags)
+        role = self._mp.join_flags
+        return JoinFlag(role) if role else None
 
     @property
     def join_method(self) -> Optional[str]:
@@ -95,70 +90,29 @@ class MultipointSocket(_stdsocket.socket):
         join, and on Windows a join with an interface or a source, or one
         whose provider's WSAJoinLeaf fails without an error, as Wine's
         does); None before a join."""
-        if self._join_method is None:
+        how = self._mp.join_method
+        if how < 0:
             return None
-        return "WSAJoinLeaf" if self._join_method else "socket options"
+        return "WSAJoinLeaf" if how else "socket options"
 
-    # -- WSAJoinLeaf --------------------------------------------------------
-    # join_leaf is _core.sock_join_leaf: the common call in C (one socket per
-    # group makes it a hot path), everything else here.
+    # -- WSAJoinLeaf, and the calls that read or keep the multipoint state --
+    # All in C (ext/sockcalls.pxi): one socket per group makes join_leaf a
+    # hot path, and the re-enabling calls (a receive re-arms FD_READ, a send
+    # that would block re-arms FD_WRITE; see mpoint.events) sit on every
+    # datagram's path.  send() also reaches a JL_BOTH group.
     if TYPE_CHECKING:
         def join_leaf(self, name: Address, caller_data: Optional[Any] = None,
                       callee_data: Optional[bytearray] = None, sqos: Optional[object] = None,
                       gqos: Optional[object] = None, flags: int = JL_BOTH, *,
                       interface: Interface = None,
                       source: Optional[str] = None) -> "MultipointSocket": ...
+
+        def recv_batch(self, batch: "_core.RecvBatch",
+                       timeout: Optional[float] = None) -> int: ...
     else:
         join_leaf = _core.sock_join_leaf
-
-    def _join_leaf(self, name: Address, caller_data: Optional[Any] = None,
-                  callee_data: Optional[bytearray] = None, sqos: Optional[object] = None,
-                  gqos: Optional[object] = None, flags: int = JL_BOTH, *,
-                  interface: Interface = None, source: Optional[str] = None) -> "MultipointSocket":
-        """join_leaf, every case (see _core.sock_join_leaf for the common one)."""
-        reg = self._reg
-        # "until the multipoint session join attempt completes all subsequent
-        # calls to WSAJoinLeaf on the same socket will fail with WSAEALREADY"
-        if reg is not None and reg[0]._posted(reg[1]) & _FD_CONNECT:
-            raise errors.from_code("WSAEALREADY", "WSAJoinLeaf",
-                                   "a join is in progress: wait for its FD_CONNECT")
-        if self._joined is not None:
-            raise errors.from_code("WSAEISCONN", "WSAJoinLeaf",
-                                   f"already a member of {self._joined}")
-        caller_len = 0 if caller_data is None else memoryview(caller_data).nbytes
-        if callee_data is not None:
-            _check_callee(callee_data)
-        if interface is None and self._af == _stdsocket.AF_INET6 \
-                and isinstance(name, tuple) and len(name) == 4:
-            interface = name[3] or None      # the zone of a scoped group
-        ifindex = 0 if interface is None else _core.interface_index(interface)
-        if reg is not None:
-            # Non-blocking (registered): the outcome arrives as FD_CONNECT on
-            # the next wait.
-            result, native = _core.join_leaf(self.fileno(), self._af, name, caller_len,
-                                             sqos is not None, gqos is not None, flags,
-                                             ifindex, source, True)
-            reg[0]._post(reg[1], _FD_CONNECT, result)
-            if result:
-                return self          # failed: FD_CONNECT says why; a retry is allowed
-        else:
-            native = _core.join_leaf(self.fileno(), self._af, name, caller_len,
-                                     sqos is not None, gqos is not None, flags, ifindex, source)
-        if callee_data is not None:
-            del callee_data[:]            # lpCalleeData->len = 0: no data came back
-        self._joined = name
-        self._join_flags = flags              # valid: C checked it
-        self._join_method = native
-        if flags != JL_SENDER_ONLY:
-            self._meta = True                 # C asked for it before the membership
-        if flags == JL_BOTH:
-            self._dest = name
-        return self
-
-    # -- Winsock's re-enabling functions ---------------------------------
-    # A receive call re-arms FD_READ, a send that would block re-arms
-    # FD_WRITE (see mpoint.events).  Written in C (ext/sockcalls.pxi): they
-    # are on every datagram's path.  send() also reaches a JL_BOTH group.
+        recv_batch = _core.sock_recv_batch
+        bind = _core.sock_bind
     recv = _core.sock_recv
     recvfrom = _core.sock_recvfrom
     recv_into = _core.sock_recv_into
@@ -172,49 +126,29 @@ class MultipointSocket(_stdsocket.socket):
 
     def close(self) -> None:
         """Closes the socket, leaving its session and its EventSet first."""
-        if self._reg is not None:
-            self._reg[0].unregister(self)
+        reg = self._mp.reg
+        if reg is not None:
+            reg[0].unregister(self)
         super().close()
 
     def detach(self) -> int:
-        if self._reg is not None:
-            self._reg[0].unregister(self)
+        reg = self._mp.reg
+        if reg is not None:
+            reg[0].unregister(self)
         return super().detach()
-
-    # -- batch receive -----------------------------------------------------
-    def recv_batch(self, batch: "_core.RecvBatch", timeout: Optional[float] = None) -> int:
-        """Receives up to ``len(batch)``'s capacity of datagrams in one call
-        into ``batch`` (reused; earlier contents are overwritten) and returns
-        how many arrived: at least 1, or 0 when nothing arrived in time
-        (``timeout`` seconds; None: the socket's own timeout, so 0 at once on
-        a non-blocking socket).  A receive call: it re-arms FD_READ.
-
-        A metadata batch reports each datagram's group, interface and kernel
-        receive time.  A receiving ``join_leaf`` asked the kernel for them
-        before adding its membership; a socket that never joined as a
-        receiver through mpoint asks at its first metadata call, and what
-        was queued before then reports what the kernel recorded without
-        being asked, the rest unknown (``ifindex`` 0, ``timestamp_ns`` None)."""
-        if batch.metadata and not self._meta:
-            _core.enable_metadata(self.fileno(), self._af)
-            self._meta = True
-        if self._reg is not None:
-            self._reg[0]._rearm(self._reg[1], _FD_READ)
-        return _core.recv_batch(self.fileno(), batch,
-                                self.gettimeout() if timeout is None else timeout)
 
     # -- SIO_MULTIPOINT_LOOPBACK / SIO_MULTICAST_SCOPE -----------------------
     @property
     def multipoint_loopback(self) -> bool:
         """Whether this socket's datagrams to a group are also delivered to
         receivers on this host (SIO_MULTIPOINT_LOOPBACK)."""
-        return bool(_core.get_loopback(self.fileno(), self._af))
+        return bool(_core.get_loopback(self.fileno(), self._mp.family))
 
     @multipoint_loopback.setter
     def multipoint_loopback(self, on: bool) -> None:
         if not isinstance(on, (bool, int)):
             raise TypeError(f"multipoint_loopback must be a bool, not {type(on).__name__}")
-        _core.set_loopback(self.fileno(), self._af, bool(on))
+        _core.set_loopback(self.fileno(), self._mp.family, bool(on))
 
     @property
     def multicast_scope(self) -> int:
@@ -222,33 +156,13 @@ class MultipointSocket(_stdsocket.socket):
         datagrams (SIO_MULTICAST_SCOPE): 1, the default, keeps them on the
         link; 0 asks that they stay on this host, which Linux 6.x does not
         enforce on the sending link."""
-        return int(_core.get_scope(self.fileno(), self._af))
+        return int(_core.get_scope(self.fileno(), self._mp.family))
 
     @multicast_scope.setter
     def multicast_scope(self, hops: int) -> None:
         if isinstance(hops, bool):
             raise TypeError("multicast_scope must be an int, not bool")
-        _core.set_scope(self.fileno(), self._af, hops)
-
-
-def _check_callee(buf: object) -> None:
-    """lpCalleeData must be a buffer mpoint can set the length of."""
-    if isinstance(buf, bytearray):
-        try:               # a resize fails while the buffer is exported
-            buf.append(0)
-        except BufferError:
-            raise errors.from_code("WSAEFAULT", "WSAJoinLeaf",
-                                   "callee_data cannot be resized while it is exported") from None
-        del buf[-1]
-        return
-    try:
-        view = memoryview(buf)   # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"callee_data must be a bytearray, not {type(buf).__name__}") from None
-    if view.readonly:
-        raise errors.from_code("WSAEFAULT", "WSAJoinLeaf", "callee_data is read-only")
-    raise TypeError(f"callee_data must be a bytearray (its length reports the data received), "
-                    f"not {type(buf).__name__}")
+        _core.set_scope(self.fileno(), self._mp.family, hops)
 
 
 def socket(family: int = _stdsocket.AF_INET, type: int = _stdsocket.SOCK_DGRAM, proto: int = 0,
@@ -257,12 +171,6 @@ def socket(family: int = _stdsocket.AF_INET, type: int = _stdsocket.SOCK_DGRAM, 
 
     Exactly one control-plane flag (C_ROOT or C_LEAF) and one data-plane flag
     (D_ROOT or D_LEAF) are required, else WSAEINVAL.  Rooted planes raise
-    WSAEOPNOTSUPP: they are not available yet.
+    WSAEOPNOTSUPP, saying they are not supported yet.
     """
-    try:
-        return MultipointSocket(family, type, proto, flags=flags)
-    except errors.WSAEOPNOTSUPP as exc:
-        raise errors.from_code("WSAEOPNOTSUPP", "WSASocket",
-                               "rooted control/data planes (C_ROOT, D_ROOT) are not "
-                               "available yet; IP multicast is non-rooted: use C_LEAF | D_LEAF"
-                               ) from exc
+    return MultipointSocket(family, type, proto, flags=flags)

@@ -23,7 +23,7 @@ def test_join_leaf_completes_on_fd_connect(family: int, group: str, port: int) -
         with r, s:
             assert await aio.join_leaf(r, (group, port), flags=JL_RECEIVER_ONLY) is r
             assert r.joined == (group, port) and not r.getblocking()
-            assert r._reg is None                      # the completion set is gone
+            assert r._mp.reg is None                      # the completion set is gone
             s.send(b"hi")
             assert await asyncio.get_running_loop().sock_recv(r, 10) == b"hi"
     run(main())

@@ -92,9 +92,47 @@ def test_unknown_flags_are_wsaeinval(family: int, group: str, port: int, flags: 
     fails_cleanly(family, group, port, errors.WSAEINVAL, flags=flags)
 
 
-@pytest.mark.parametrize("flags", ["1", 1.0, None])
+@pytest.mark.parametrize("flags", ["1", 1.0, None, True, False])
 def test_flags_of_wrong_type(family: int, group: str, port: int, flags: Any) -> None:
+    """bool is not a role: True would read as JL_SENDER_ONLY (1)."""
     fails_cleanly(family, group, port, TypeError, flags=flags)
+
+
+def test_unknown_flags_say_which_roles_exist(family: int, group: str, port: int) -> None:
+    with mpoint.socket(family) as s, pytest.raises(errors.WSAEINVAL) as info:
+        s.join_leaf((group, port), flags=7)
+    assert "flags=7" in str(info.value) and "JL_RECEIVER_ONLY (2)" in str(info.value)
+
+
+def test_flags_by_index(family: int, group: str, port: int) -> None:
+    class Role:
+        def __index__(self) -> int:
+            return int(JL_RECEIVER_ONLY)
+    with mpoint.socket(family) as s:
+        s.join_leaf((group, port), flags=Role())  # type: ignore[arg-type]
+        assert s.join_flags is JL_RECEIVER_ONLY
+
+
+def test_join_on_a_closed_socket_says_it_is_closed(family: int, group: str, port: int) -> None:
+    s = mpoint.socket(family)
+    s.close()
+    with pytest.raises(errors.WSAENOTSOCK, match="closed"):
+        s.join_leaf((group, port))
+
+
+def test_a_port_whose_index_closes_the_socket(family: int, group: str, port: int) -> None:
+    """Conversion runs caller code first; the join then sees the socket as it
+    is (closed), never a descriptor number that another socket now holds."""
+    s = mpoint.socket(family)
+
+    class Port:
+        def __index__(self) -> int:
+            s.close()
+            return port
+    with mpoint.socket(family) as other:       # may take the freed number
+        with pytest.raises(errors.WSAENOTSOCK):
+            s.join_leaf((group, Port()))  # type: ignore[arg-type]
+        assert other.joined is None and group not in set(memberships(family))
 
 
 def test_caller_data_is_not_supported(family: int, group: str, port: int) -> None:

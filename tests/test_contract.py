@@ -22,9 +22,10 @@ PUBLIC = {
 }
 SOCKET_API = {"join_leaf", "multipoint_loopback", "multicast_scope", "multipoint_flags",
               "control_plane", "data_plane", "joined", "join_flags", "join_method", "send", "recv_batch"}
-CORE_API = {"socket_open", "interface_index", "join_leaf", "get_loopback", "set_loopback",
+CORE_API = {"socket_open", "interface_index", "sock_join_leaf", "get_loopback", "set_loopback",
             "get_scope", "set_scope", "event_backends", "enable_metadata", "recv_batch",
-            "reference_drain", "reference_wakeups", "sock_recv", "sock_send"}
+            "reference_drain", "reference_wakeups", "sock_recv", "sock_send", "sock_bind",
+            "sock_recv_batch"}
 EVENTSET_API = {"register", "modify", "unregister", "wait", "close", "backend", "backends"}
 
 
@@ -64,6 +65,7 @@ def test_core_api_and_its_stub() -> None:
         text = f.read()
     for name in CORE_API:
         assert f"def {name}(" in text, name
-    for name in ("class RecvBatch", "class Datagram", "class EventCore", "class NetworkEvents"):
+    for name in ("class RecvBatch", "class Datagram", "class EventCore", "class NetworkEvents",
+                 "class SocketState"):
         assert name in text
     assert os.path.exists(os.path.join(os.path.dirname(mpoint.__file__), "py.typed"))

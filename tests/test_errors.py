@@ -57,6 +57,7 @@ def test_every_class(row: tuple) -> None:  # type: ignore[type-arg]
     assert type(exc) is cls
     assert exc.wsa_errno == wsa and exc.name == name
     assert meaning in str(exc) and "WSAJoinLeaf" in str(exc)
+    assert exc.filename == "WSAJoinLeaf"          # the failing call, as CPython names it
     if sys.platform == "win32":
         # CPython's PC/errmap.h: a Winsock code is its own errno, except these
         # six, which become the C runtime's numbers (as socket.error has them).
@@ -73,6 +74,7 @@ def test_every_class(row: tuple) -> None:  # type: ignore[type-arg]
         raise exc
     copy = pickle.loads(pickle.dumps(exc))
     assert type(copy) is cls and copy.errno == exc.errno and str(copy) == str(exc)
+    assert copy.filename == exc.filename
 
 
 def test_spec_meanings_are_the_messages() -> None:

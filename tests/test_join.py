@@ -110,6 +110,36 @@ def test_unbound_receiver_is_bound_to_the_group_port(family: int, group: str, po
         assert r.getsockname()[1] == port
 
 
+@pytest.mark.real_windows("Windows refuses a bind to a multicast address: receivers take the wildcard one there")
+def test_unbound_receiver_only_is_bound_to_its_group(family: int, group: str, port: int) -> None:
+    """The bind rule: a JL_RECEIVER_ONLY socket the system binds takes the
+    group's own address (the kernel then finds it by (group, port) however
+    many sockets share the port), so unicast to its port does not reach it;
+    JL_BOTH takes the wildcard address, where its peers' replies arrive."""
+    with receiver(family, group, port) as r, sender(family, group, port) as s, \
+            mpoint.socket(family).join_leaf((group, port), flags=JL_BOTH) as both, \
+            socket.socket(family, socket.SOCK_DGRAM) as uni:
+        assert r.getsockname()[:2] == (group, port)
+        assert both.getsockname()[0] in ("0.0.0.0", "::")
+        s.send(b"group")
+        assert drain(r) == [b"group"] and drain(both) == [b"group"]
+        loop = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+        uni.sendto(b"unicast", (loop, port))
+        assert drain(both) == [b"unicast"] and drain(r) == []
+
+
+def test_socket_bound_behind_mpoints_back_keeps_its_address(
+        family: int, group: str, port: int) -> None:
+    """bind() through the standard library's own method, which mpoint does
+    not see: the join still finds the socket bound and keeps its address."""
+    with mpoint.socket(family) as r, sender(family, group, port) as s:
+        socket.socket.bind(r, ("::" if family == socket.AF_INET6 else "0.0.0.0", port))
+        r.join_leaf((group, port), flags=JL_RECEIVER_ONLY)
+        assert r.getsockname()[0] in ("0.0.0.0", "::") and r.getsockname()[1] == port
+        s.send(b"x")
+        assert drain(r) == [b"x"]
+
+
 def test_prebound_socket_keeps_its_address(family: int, group: str, port: int) -> None:
     with mpoint.socket(family) as r, sender(family, group, port) as s:
         r.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))

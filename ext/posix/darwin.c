@@ -40,3 +40,18 @@ int mp__os_send_interface(int fd, int family, unsigned int ifindex)
         return setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IFINDEX, &ifindex, sizeof(ifindex));
     return setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof(ifindex));
 }
+
+/* if_nametoindex(3) and if_indextoname(3): XNU has no SIOCGIFINDEX. */
+unsigned int mp__os_interface_by_name(int fd, const char *name)
+{
+    (void)fd;
+    return if_nametoindex(name);
+}
+
+int mp__os_interface_exists(int fd, unsigned int ifindex)
+{
+    char name[IF_NAMESIZE];
+
+    (void)fd;
+    return if_indextoname(ifindex, name) != NULL;
+}

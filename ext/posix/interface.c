@@ -5,15 +5,14 @@
 
 #include "posix.h"
 
-int mp__interface_exists(unsigned int ifindex)
+int mp__interface_exists(mp_sock_t s, unsigned int ifindex)
 {
-    char name[IF_NAMESIZE];
-    return if_indextoname(ifindex, name) != NULL;
+    return mp__os_interface_exists(s, ifindex);
 }
 
-int mp__interface_by_name(const char *name, unsigned int *out)
+int mp__interface_by_name(mp_sock_t s, const char *name, unsigned int *out)
 {
-    *out = if_nametoindex(name);
+    *out = mp__os_interface_by_name(s, name);
     return *out == 0 ? -1 : 0;
 }
 
@@ -26,7 +25,7 @@ int mp__interface_by_address(const struct sockaddr *addr, unsigned int *out)
         return -1;
     for (it = list; it != NULL && *out == 0; it = it->ifa_next)
         if (mp__same_address(it->ifa_addr, addr))
-            *out = if_nametoindex(it->ifa_name);
+            *out = mp__os_interface_by_name(MP_INVALID_SOCKET, it->ifa_name);
     freeifaddrs(list);
     if (*out == 0) {
         errno = EADDRNOTAVAIL;

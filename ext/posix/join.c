@@ -27,32 +27,67 @@ static unsigned short local_port(int fd, int *err)
     return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
+/* Whether an IPv6 group's scope needs a zone to be bound (interface- and
+ * link-local multicast: ff01::/16, ff02::/16 and their flag variants). */
+static int needs_zone(const struct sockaddr_in6 *g)
+{
+    unsigned int scope = g->sin6_addr.s6_addr[1] & 0x0f;
+    return scope == 1 || scope == 2;
+}
+
+/* The address an unbound socket takes (mpoint.h, mp_join_leaf): senders any
+ * free port; a JL_RECEIVER_ONLY socket the group itself, which both Linux
+ * and BSD deliver by (ip(7), the BSD multicast bind), so the kernel finds it
+ * in its own hash slot instead of walking every socket on the port, and it
+ * hears only its group; JL_BOTH the wildcard address, since its peers'
+ * unicast replies come to its port.  A zoned IPv6 group without a zone
+ * binds the wildcard address. */
+static socklen_t local_address(int family, const mp_join_t *req, struct sockaddr_storage *ss)
+{
+    int own = req->flags == MP_JL_RECEIVER_ONLY;
+
+    memset(ss, 0, sizeof(*ss));
+    if (family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)ss;
+        const struct sockaddr_in *g = (const struct sockaddr_in *)&req->group;
+        a->sin_family = AF_INET;
+        if (req->flags != MP_JL_SENDER_ONLY)
+            a->sin_port = g->sin_port;
+        if (own)
+            a->sin_addr = g->sin_addr;
+        MP_SET_SA_LEN(ss, sizeof(*a));
+        return sizeof(*a);
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+        const struct sockaddr_in6 *g = (const struct sockaddr_in6 *)&req->group;
+        unsigned int zone = g->sin6_scope_id ? g->sin6_scope_id : req->ifindex;
+        a->sin6_family = AF_INET6;
+        if (req->flags != MP_JL_SENDER_ONLY)
+            a->sin6_port = g->sin6_port;
+        if (own && (!needs_zone(g) || zone != 0)) {
+            a->sin6_addr = g->sin6_addr;
+            if (needs_zone(g))
+                a->sin6_scope_id = zone;
+        }
+        MP_SET_SA_LEN(ss, sizeof(*a));
+        return sizeof(*a);
+    }
+}
+
 /* "If the socket is unbound, unique values are assigned to the local
- * association by the system": receivers take the group's port so that its
- * datagrams reach them, senders any free port.  The bind is tried first
- * (one call where asking first takes two): a socket bound already refuses
- * it with EINVAL and keeps its own port. */
+ * association by the system."  req->bound says what the caller knows; when
+ * it does not know (or believes it unbound), the bind is tried (one call
+ * where asking first takes two): a socket bound already refuses it with
+ * EINVAL and keeps its own address. */
 static int bind_if_unbound(int fd, int family, const mp_join_t *req)
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    unsigned short port = 0;
     int err;
 
-    if (req->flags != MP_JL_SENDER_ONLY)
-        port = family == AF_INET
-            ? ((const struct sockaddr_in *)&req->group)->sin_port
-            : ((const struct sockaddr_in6 *)&req->group)->sin6_port;
-    memset(&ss, 0, sizeof(ss));
-    ss.ss_family = (sa_family_t)family;
-    if (family == AF_INET) {
-        ((struct sockaddr_in *)&ss)->sin_port = port;
-        len = sizeof(struct sockaddr_in);
-    } else {
-        ((struct sockaddr_in6 *)&ss)->sin6_port = port;
-        len = sizeof(struct sockaddr_in6);
-    }
-    MP_SET_SA_LEN(&ss, len);
+    if (req->bound == MP_BOUND_YES)
+        return 0;
+    len = local_address(family, req, &ss);
     if (bind(fd, (struct sockaddr *)&ss, len) == 0)
         return 0;
     if (errno != EINVAL)

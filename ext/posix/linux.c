@@ -1,6 +1,8 @@
 /* linux.c -- the Linux specifics behind posix.h. */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "posix.h"
 
@@ -43,4 +45,31 @@ int mp__os_send_interface(int fd, int family, unsigned int ifindex)
         return setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof(mreq));
     }
     return setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof(ifindex));
+}
+
+/* SIOCGIFINDEX / SIOCGIFNAME (netdevice(7)) on the caller's own socket: one
+ * ioctl, where if_nametoindex(3) opens, asks and closes a socket of its own. */
+unsigned int mp__os_interface_by_name(int fd, const char *name)
+{
+    struct ifreq ifr;
+
+    if (fd < 0 || strlen(name) >= sizeof(ifr.ifr_name))
+        return if_nametoindex(name);
+    memset(&ifr, 0, sizeof(ifr));
+    memcpy(ifr.ifr_name, name, strlen(name));
+    if (ioctl(fd, SIOCGIFINDEX, &ifr) < 0)
+        return 0;
+    return ifr.ifr_ifindex > 0 ? (unsigned int)ifr.ifr_ifindex : 0;
+}
+
+int mp__os_interface_exists(int fd, unsigned int ifindex)
+{
+    struct ifreq ifr;
+    char name[IF_NAMESIZE];
+
+    if (fd < 0 || ifindex > INT_MAX)
+        return if_indextoname(ifindex, name) != NULL;
+    memset(&ifr, 0, sizeof(ifr));
+    ifr.ifr_ifindex = (int)ifindex;
+    return ioctl(fd, SIOCGIFNAME, &ifr) == 0;
 }

@@ -21,6 +21,11 @@ int mp__os_crosstalk_on(int fd, int family);
 int mp__os_ref_watch_open(void);
 int mp__os_ref_watch_add(int wfd, int fd);
 
+/* An interface's index by name (0: none), and whether index exists; fd, if
+ * not MP_INVALID_SOCKET, is an open socket the lookup may use. */
+unsigned int mp__os_interface_by_name(int fd, const char *name);
+int mp__os_interface_exists(int fd, unsigned int ifindex);
+
 /* Sends the socket's multicast datagrams out of interface `ifindex`. */
 int mp__os_send_interface(int fd, int family, unsigned int ifindex);
 

@@ -15,10 +15,11 @@
 #include "win.h"
 #include <iphlpapi.h>
 
-int mp__interface_exists(unsigned int ifindex)
+int mp__interface_exists(mp_sock_t s, unsigned int ifindex)
 {
     NET_LUID luid;
 
+    (void)s;
     if (mp__win_startup() < 0)
         return 0;
     return ConvertInterfaceIndexToLuid((NET_IFINDEX)ifindex, &luid) == NO_ERROR;
@@ -58,11 +59,12 @@ static unsigned int index_of(const IP_ADAPTER_ADDRESSES *a, int family)
     return a->IfIndex != 0 ? a->IfIndex : a->Ipv6IfIndex;
 }
 
-int mp__interface_by_name(const char *name, unsigned int *out)
+int mp__interface_by_name(mp_sock_t s, const char *name, unsigned int *out)
 {
     IP_ADAPTER_ADDRESSES *list, *a;
     WCHAR wide[256];
 
+    (void)s;
     *out = 0;
     if (mp__win_startup() < 0)
         return -1;

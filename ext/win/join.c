@@ -47,14 +47,23 @@ static int bind_if_unbound(SOCKET s, int family, const mp_join_t *req)
     int len = (int)sizeof(ss);
     unsigned short port = 0;
 
-    if (getsockname(s, (struct sockaddr *)&ss, &len) == 0)
+    /* req->bound: what the caller knows.  Windows refuses a bind to a
+     * multicast address, so receivers take the wildcard address. */
+    if (req->bound == MP_BOUND_YES)
         return 0;
-    if (WSAGetLastError() != WSAEINVAL)
-        return -1;
+    if (req->bound == MP_BOUND_ASK) {
+        if (getsockname(s, (struct sockaddr *)&ss, &len) == 0)
+            return 0;
+        if (WSAGetLastError() != WSAEINVAL)
+            return -1;
+    }
     if (req->flags != MP_JL_SENDER_ONLY)
         port = ntohs(family == AF_INET ? ((const struct sockaddr_in *)&req->group)->sin_port
                                        : ((const struct sockaddr_in6 *)&req->group)->sin6_port);
-    return mp__bind_port(s, family, port);
+    if (mp__bind_port(s, family, port) == 0)
+        return 0;
+    /* Believed unbound, but bound behind mpoint's back: bind says WSAEINVAL. */
+    return req->bound == MP_BOUND_NO && WSAGetLastError() == WSAEINVAL ? 0 : -1;
 }
 
 /* ---- interfaces of the IPv4 options --------------------------------------
