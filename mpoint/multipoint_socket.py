@@ -173,4 +173,4 @@ def socket(family: int = _stdsocket.AF_INET, type: int = _stdsocket.SOCK_DGRAM, 
     (D_ROOT or D_LEAF) are required, else WSAEINVAL.  Rooted planes raise
     WSAEOPNOTSUPP, saying they are not supported yet.
     """
-    return MultipointSocket(family, type, proto, flags=flags)
+    return _core.new_socket(MultipointSocket, family, type, proto, flags)  # type: ignore[no-any-return]
