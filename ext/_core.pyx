@@ -19,15 +19,17 @@ cdef extern from "Python.h":
 from socket import AF_INET as _AF_INET
 from sys import platform as _platform
 
-# Winsock's waits are not interrupted by signals: on Windows every wait runs
-# in slices of this many ms, checking for Ctrl+C between them.  -1: no slices
-# (POSIX waits end with EINTR).
-cdef int _WAIT_SLICE_MS = 100 if _platform == "win32" else -1
+# Every blocking wait runs in slices of this many ms, and the signal
+# handlers run between them (wait.pxi): Winsock's waits are not interrupted
+# by signals at all, and on POSIX a signal that the kernel hands to another
+# thread interrupts nothing in the waiting one.  So Ctrl+C ends any wait
+# within one slice.
+cdef int _WAIT_SLICE_MS = 100
 
 
 cdef inline int _slice(int ms) noexcept:
-    """ms, shortened to one wait slice where waits cannot be interrupted."""
-    if _WAIT_SLICE_MS > 0 and (ms < 0 or ms > _WAIT_SLICE_MS):
+    """ms, shortened to one wait slice."""
+    if ms < 0 or ms > _WAIT_SLICE_MS:
         return _WAIT_SLICE_MS
     return ms
 
@@ -194,6 +196,7 @@ def set_scope(fd, int family, hops):
         _raise("SIO_MULTICAST_SCOPE")
 
 
+include "wait.pxi"
 include "batch.pxi"
 include "events.pxi"
 include "reference.pxi"

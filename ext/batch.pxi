@@ -7,12 +7,7 @@
 # (PEP 475).  Nothing here allocates per datagram except batch[i].
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND, PyBUF_STRIDES, PyBUF_WRITABLE
 from cpython.buffer cimport PyBuffer_FillInfo
-from cpython.exc cimport PyErr_CheckSignals
-from libc.limits cimport INT_MAX
-from libc.math cimport ceil
 from libc.stdint cimport int64_t, uint8_t, uint32_t
-
-from time import monotonic as _monotonic
 
 cdef extern from "mpoint.h" nogil:
     ctypedef struct mp_batch_t:
@@ -32,8 +27,6 @@ cdef extern from "mpoint.h" nogil:
     int mp_enable_metadata(mp_sock_t s, int family)
     int mp_recv_batch(mp_sock_t s, mp_batch_t *batch)
     int mp_wait_readable(mp_sock_t s, int timeout_ms)
-    int mp_error_is_interrupt(int code)
-    int mp_error_is_would_block(int code)
 
     # The socket headers' address structures: only the fields read here.
     ctypedef struct _b_in_addr "struct in_addr":
@@ -277,14 +270,9 @@ def recv_batch(fd, RecvBatch batch not None, timeout):
     if none did within ``timeout`` seconds (None: wait for the first
     datagram however long it takes; 0: do not wait).  Negative: ValueError."""
     cdef mp_sock_t s = _handle(fd)
-    cdef double secs = 0, deadline = 0, left
-    cdef bint forever = timeout is None
-    cdef int n, err, wait_ms = -1
-    if not forever:
-        secs = timeout
-        if not secs >= 0:          # negative, or NaN
-            raise ValueError("timeout must be None or a non-negative number of seconds")
-        deadline = _monotonic() + secs
+    cdef _wait_t w
+    cdef int n, err, ms
+    _wait_start(&w, timeout)
     if batch.busy:
         raise RuntimeError("another recv_batch call is receiving into this RecvBatch")
     batch.busy = True
@@ -295,26 +283,18 @@ def recv_batch(fd, RecvBatch batch not None, timeout):
                 err = mp_last_error()
             if n >= 0:
                 return n
-            if mp_error_is_interrupt(err):
-                PyErr_CheckSignals()
-                continue
             if not mp_error_is_would_block(err):
-                _raise("recv_batch")
+                _wait_check(1, err, "recv_batch")
+                continue                # EINTR: receive again
             # Handlers of signals that came while this thread held the GIL
             # run now, not after a wait they would otherwise not interrupt.
             PyErr_CheckSignals()
-            if not forever:
-                left = deadline - _monotonic()
-                if left <= 0:
-                    return 0
-                wait_ms = <int>ceil(left * 1000) if left < INT_MAX / 1000 else INT_MAX
-            wait_ms = _slice(wait_ms)
+            ms = _wait_ms(&w)
+            if ms == 0:
+                return 0                # the time is up
             with nogil:
-                n = mp_wait_readable(s, wait_ms)
+                n = mp_wait_readable(s, ms)
                 err = mp_last_error()
-            if n < 0:
-                if not mp_error_is_interrupt(err):
-                    _raise("recv_batch")
-                PyErr_CheckSignals()
+            _wait_check(n < 0, err, "recv_batch")
     finally:
         batch.busy = False

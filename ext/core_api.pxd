@@ -41,3 +41,5 @@ cdef extern from "mpoint.h" nogil:
     int mp_get_scope(mp_sock_t s, int family, int *hops)
     int mp_set_scope(mp_sock_t s, int family, long long hops)
     int mp_last_error()
+    int mp_error_is_interrupt(int code)
+    int mp_error_is_would_block(int code)

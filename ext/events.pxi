@@ -2,8 +2,6 @@
 # Contract: wait() releases the GIL only around the poller's blocking call;
 # EINTR is retried with the remaining time unless a signal handler raised
 # (PEP 475).  Results are built here, in one pass, to keep a wake-up cheap.
-from cpython.exc cimport PyErr_CheckSignals
-from libc.math cimport ceil
 
 cdef extern from "mpoint.h" nogil:
     ctypedef struct mp_evset_t:
@@ -13,8 +11,6 @@ cdef extern from "mpoint.h" nogil:
         unsigned int events
         int errors[10]
     int MP_FD_ALL_EVENTS, MP_FD_READ, MP_FD_WRITE, MP_FD_CONNECT
-    int mp_error_is_interrupt(int code)
-    int mp_error_is_would_block(int code)
     const char *mp_evset_backend(int i)
     int mp_evset_open(const char *backend, mp_evset_t **out)
     const char *mp_evset_backend_name(const mp_evset_t *set)
@@ -28,8 +24,6 @@ cdef extern from "mpoint.h" nogil:
     int mp_evset_prepare(mp_evset_t *set, int *timeout_ms)
     int mp_evset_poll(mp_evset_t *set, int timeout_ms)
     int mp_evset_collect(mp_evset_t *set, int nready, const mp_netevents_t **out)
-
-from time import monotonic as _monotonic
 
 
 def event_backends():
@@ -158,34 +152,22 @@ cdef class EventCore:
         """Blocks until an event fires or ``timeout`` seconds pass (None:
         forever) and returns [NetworkEvents(sock, events, errors), ...], each
         ready socket at most once."""
-        cdef double deadline = 0.0, left
+        cdef _wait_t w
         cdef int ms, n, i
         cdef const mp_netevents_t *out
-        cdef bint forever = timeout is None
         cdef list result
-        if not forever:
-            left = timeout
-            if left < 0 or left != left:
-                raise ValueError("timeout must be non-negative or None")
-            deadline = _monotonic() + left
+        _wait_start(&w, timeout)
         if self.waiting:
             raise RuntimeError("EventSet.wait() is already running in another thread")
         self.waiting = True
         try:
             while True:
-                if forever:
-                    ms = -1
-                else:
-                    left = deadline - _monotonic()
-                    ms = 0 if left <= 0 else <int>min(ceil(left * 1000.0), 2147483647.0)
-                ms = _slice(ms)
+                ms = _wait_ms(&w)
                 mp_evset_prepare(self.set, &ms)
                 with nogil:
                     n = mp_evset_poll(self.set, ms)
                 if n < 0:
-                    if not mp_error_is_interrupt(mp_last_error()):
-                        _raise("wait")
-                    PyErr_CheckSignals()        # a handler's exception propagates
+                    _wait_check(1, mp_last_error(), "wait")
                     n = 0
                 n = mp_evset_collect(self.set, n, &out)
                 if n > 0 or ms == 0:

@@ -193,17 +193,13 @@ cdef class GroupSetCore:
 
     def recv(self, RecvBatch batch not None, timeout):
         """Receives into batch from every member with data; see recv_batch."""
-        self._live()
-        cdef double deadline = 0.0, left
+        cdef _wait_t w
         cdef int ms, n
-        cdef bint forever = timeout is None
-        cdef mp_groupset_t *gs = self.gs
+        cdef mp_groupset_t *gs
         cdef mp_batch_t *b = batch.b
-        if not forever:
-            left = timeout
-            if left < 0 or left != left:
-                raise ValueError("timeout must be non-negative or None")
-            deadline = _monotonic() + left
+        _wait_start(&w, timeout)          # caller code may run (__float__): first
+        self._live()
+        gs = self.gs
         if not batch.metadata:
             from mpoint.errors import from_code
             raise from_code("WSAEINVAL", "GroupSet.recv_batch",
@@ -214,18 +210,11 @@ cdef class GroupSetCore:
         self.receiving += 1
         try:
             while True:
-                if forever:
-                    ms = -1
-                else:
-                    left = deadline - _monotonic()
-                    ms = 0 if left <= 0 else <int>min(ceil(left * 1000.0), 2147483647.0)
-                ms = _slice(ms)
+                ms = _wait_ms(&w)
                 with nogil:
                     n = mp_groupset_recv(gs, b, ms)
                 if n < 0:
-                    if not mp_error_is_interrupt(mp_last_error()):
-                        _raise("GroupSet.recv_batch")
-                    PyErr_CheckSignals()
+                    _wait_check(1, mp_last_error(), "GroupSet.recv_batch")
                     n = 0
                 if n > 0 or ms == 0:
                     return n
