@@ -251,10 +251,10 @@ def drain_cases() -> List[Tuple[str, Callable[..., Any], Optional[str]]]:
     cases: List[Tuple[str, Callable[..., Any], Optional[str]]] = [
         ("C recvmmsg", c_drain(0), None),
         ("C recvmmsg + IP_PKTINFO", c_drain(1), None),
-        ("C recvmmsg + IP_PKTINFO + SO_TIMESTAMPNS", c_drain(2), None),
+        ("C recvmmsg + IP_PKTINFO + SO_TIMESTAMPING", c_drain(2), None),
         ("mpoint recv_batch", mpoint_batch(False), "C recvmmsg"),
         ("mpoint recv_batch, metadata", mpoint_batch(True),
-         "C recvmmsg + IP_PKTINFO + SO_TIMESTAMPNS"),
+         "C recvmmsg + IP_PKTINFO + SO_TIMESTAMPING"),
         ("stdlib recvfrom", std_recvfrom, "C recvmmsg"),
         ("stdlib recv_into", std_recv_into, "C recvmmsg"),
         ("stdlib recvmsg + IP_PKTINFO", std_recvmsg_pktinfo, "C recvmmsg + IP_PKTINFO"),
@@ -268,8 +268,8 @@ def drain_cases() -> List[Tuple[str, Callable[..., Any], Optional[str]]]:
     except ImportError:
         cases.append(("uvloop DatagramProtocol", None, None))  # type: ignore[arg-type]
     cases += [
-        ("mpoint.aio, datagrams_received", mpoint_aio(True), "C recvmmsg + IP_PKTINFO + SO_TIMESTAMPNS"),
-        ("mpoint.aio, datagram_received", mpoint_aio(False), "C recvmmsg + IP_PKTINFO + SO_TIMESTAMPNS"),
+        ("mpoint.aio, datagrams_received", mpoint_aio(True), "C recvmmsg + IP_PKTINFO + SO_TIMESTAMPING"),
+        ("mpoint.aio, datagram_received", mpoint_aio(False), "C recvmmsg + IP_PKTINFO + SO_TIMESTAMPING"),
     ]
     return cases
 

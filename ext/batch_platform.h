@@ -43,11 +43,12 @@ int mp__os_batch_timestamps_on(int fd);
 int64_t mp__os_batch_timestamp(const struct cmsghdr *c);
 
 /* Room for one datagram's control messages: a pktinfo of either family and
- * a timestamp (timespec is the larger form), plus slack for others the
- * socket may have been asked for.  A multiple of the cmsg alignment, so an
- * array of rooms keeps every room aligned. */
+ * a timestamp (the largest form: SO_TIMESTAMPING's three timespecs), plus
+ * room for others the socket's owner may have asked for (SO_TIMESTAMPNS, a
+ * hop limit, ...).  A multiple of the cmsg alignment, so an array of rooms
+ * keeps every room aligned. */
 #define MP_BATCH_CMSG_ROOM \
-    (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct timespec)) + 64)
+    (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(3 * sizeof(struct timespec)) + 128)
 
 #endif /* !_WIN32 */
 

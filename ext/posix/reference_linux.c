@@ -39,10 +39,14 @@ static void read_control(struct msghdr *m)
 {
     struct cmsghdr *c;
 
+    /* A message the kernel truncated (MSG_CTRUNC) carries a shorter
+     * cmsg_len: each read checks the length first, as a careful user does. */
     for (c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR(m, c)) {
-        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO)
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
+            c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo)))
             sink += ((struct in_pktinfo *)CMSG_DATA(c))->ipi_ifindex;
-        else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO)
+        else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
+                 c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo)))
             sink += ((struct in6_pktinfo *)CMSG_DATA(c))->ipi6_ifindex;
         else if (c->cmsg_level == SOL_SOCKET)
             sink += mp__os_batch_timestamp(c);
@@ -52,7 +56,7 @@ static void read_control(struct msghdr *m)
 long long mp_ref_drain(const mp_sock_t *socks, int nsocks, int vlen, int size, int pktinfo,
                        long long *received)
 {
-    enum { CONTROL = 128 };
+    enum { CONTROL = 256 };        /* pktinfo + timestamps, with room to spare */
     struct mmsghdr *msgs = calloc((size_t)vlen, sizeof(*msgs));
     struct iovec *iov = calloc((size_t)vlen, sizeof(*iov));
     struct sockaddr_storage *names = calloc((size_t)vlen, sizeof(*names));

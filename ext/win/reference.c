@@ -13,12 +13,16 @@ static void read_control(WSAMSG *m)
 {
     WSACMSGHDR *c;
 
+    /* Each read checks cmsg_len first: a truncated message carries less. */
     for (c = WSA_CMSG_FIRSTHDR(m); c != NULL; c = WSA_CMSG_NXTHDR(m, c)) {
-        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO)
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
+            c->cmsg_len >= WSA_CMSG_LEN(sizeof(IN_PKTINFO)))
             sink += ((IN_PKTINFO *)WSA_CMSG_DATA(c))->ipi_ifindex;
-        else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO)
+        else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
+                 c->cmsg_len >= WSA_CMSG_LEN(sizeof(IN6_PKTINFO)))
             sink += ((IN6_PKTINFO *)WSA_CMSG_DATA(c))->ipi6_ifindex;
-        else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == MP_WIN_SO_TIMESTAMP)
+        else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == MP_WIN_SO_TIMESTAMP &&
+                 c->cmsg_len >= WSA_CMSG_LEN(sizeof(UINT64)))
             sink += (long long)*(UINT64 *)WSA_CMSG_DATA(c);
     }
 }
