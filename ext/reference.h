@@ -39,8 +39,9 @@ int mp_ref_joins(int family, unsigned short port, const mp_join_t *reqs, size_t 
 
 /* The per-call join of a one-socket-per-group design, as C does it: makes
  * n sockets as mpoint.socket() makes them (SO_REUSEADDR, cross-talk off;
- * not timed), then binds each to port and joins reqs[i] on socket i
- * (timed: *out, ns), then closes them newest first.  -1 with the platform
+ * not timed), then, as join_leaf does for a receiver-only join, asks each
+ * for pktinfo and timestamps, binds it to its group's address and port, and
+ * joins reqs[i] on it (timed: *out, ns), then closes them newest first.  -1 with the platform
  * error if a call failed. */
 int mp_ref_leaf_joins(int family, unsigned short port, const mp_join_t *reqs, size_t n,
                       long long *out);

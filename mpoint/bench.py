@@ -180,8 +180,9 @@ def c_joins(family: int, groups: List[str], per: int, newest: bool) -> List[Samp
 
 
 def c_leaf_joins(family: int, groups: List[str]) -> List[Sample]:
-    """reference_leaf_joins: sockets made first (not timed), then bind + join
-    on each (timed) -- what join_leaf does per call on an unbound socket."""
+    """reference_leaf_joins: sockets made first (not timed), then metadata
+    options + bind to the group + join on each (timed) -- what join_leaf does
+    per receiver-only call on an unbound socket."""
     from . import _core
     return [("join", C_LEAF, _core.reference_leaf_joins(family, PORTS["leaf"], groups))]
 

@@ -110,6 +110,26 @@ out:
     return rc;
 }
 
+/* A receiver's bind as join_leaf makes it (posix/join.c): the group's own
+ * address, which the kernel delivers by; a zoned IPv6 group (ff01::/16,
+ * ff02::/16 and their variants) the wildcard address. */
+static int bind_group(int fd, int family, const mp_join_t *r, unsigned short port)
+{
+    struct sockaddr_storage ss;
+
+    if (family == AF_INET6) {
+        unsigned int scope = ((const struct sockaddr_in6 *)&r->group)->sin6_addr.s6_addr[1] & 0x0f;
+        if (scope == 1 || scope == 2)
+            return mp__bind_port(fd, family, port);
+    }
+    ss = r->group;
+    if (family == AF_INET)
+        ((struct sockaddr_in *)&ss)->sin_port = htons(port);
+    else
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+    return bind(fd, (struct sockaddr *)&ss, r->group_len);
+}
+
 int mp_ref_leaf_joins(int family, unsigned short port, const mp_join_t *reqs, size_t n,
                       long long *out)
 {
@@ -133,7 +153,9 @@ int mp_ref_leaf_joins(int family, unsigned short port, const mp_join_t *reqs, si
     }
     t = mono_ns();
     for (i = 0; i < n; i++)
-        if (mp__bind_port(fds[i], family, port) < 0 || group_op(fds[i], family, &reqs[i], 1) < 0)
+        if (mp__batch_enable_metadata(fds[i], family) < 0 ||
+            bind_group(fds[i], family, &reqs[i], port) < 0 ||
+            group_op(fds[i], family, &reqs[i], 1) < 0)
             goto out;
     *out = mono_ns() - t;
     rc = 0;
