@@ -167,16 +167,22 @@ def test_timestamps_of_datagrams_queued_before_the_first_receive(
         assert list(batch.timestamps) == stamps
 
 
+def queued_burst(tx: socket.socket, tag: bytes, n: int) -> Tuple[int, int]:
+    """Sends n datagrams and lets them wait 100 ms: (clock before the burst,
+    clock when the wait ended), for the window a true kernel stamp lies in."""
+    before = time.time_ns()
+    send_all(tx, [tag + b"%d" % i for i in range(n)])
+    time.sleep(0.1)
+    return before, time.time_ns()
+
+
 def test_groupset_metadata_before_the_first_receive(family: int, port: int) -> None:
     lo = support.loopback_index()
     g = new_group(family)
     with mpoint.GroupSet(port, family=family) as gs, \
             mpoint.socket(family).join_leaf((g, port), flags=JL_SENDER_ONLY) as tx:
         gs.join(g)
-        before = time.time_ns()
-        send_all(tx, [b"g%d" % i for i in range(4)])
-        time.sleep(0.1)
-        called = time.time_ns()
+        before, called = queued_burst(tx, b"g", 4)
         batch = RecvBatch(8)
         assert gs.recv_batch(batch, timeout=1) == 4
         assert [(d.group, d.ifindex) for d in batch] == [(g, lo)] * 4
@@ -192,10 +198,7 @@ def test_metadata_asked_late_is_unknown_not_made_up(family: int, group: str, por
     plain = plain_receiver(family, group, port)
     with mpoint.MultipointSocket(family, fileno=plain.detach()) as rx, \
             mpoint.socket(family).join_leaf((group, port), flags=JL_SENDER_ONLY) as tx:
-        before = time.time_ns()
-        send_all(tx, [b"late%d" % i for i in range(4)])
-        time.sleep(0.1)
-        called = time.time_ns()
+        before, called = queued_burst(tx, b"late", 4)
         batch = RecvBatch(8)
         assert rx.recv_batch(batch, timeout=1) == 4
         for d in batch:
