@@ -69,6 +69,14 @@ def _scope_zero_sockets() -> None:
             _core.set_scope(self.fileno(), int(self.family), 0)
 
     MultipointSocket.__init__ = init  # type: ignore[method-assign]
+    make = _core.new_socket       # mpoint.socket()'s path: no __init__ call
+
+    def new_socket(*args: object) -> object:
+        sock = make(*args)
+        _core.set_scope(sock.fileno(), int(sock.family), 0)
+        return sock
+
+    _core.new_socket = new_socket  # type: ignore[assignment]
 
 
 def pytest_configure(config: pytest.Config) -> None:
