@@ -17,7 +17,6 @@ cdef extern from "Python.h":
     const char *PyUnicode_AsUTF8AndSize(object unicode, Py_ssize_t *size) except NULL
 
 from socket import AF_INET as _AF_INET
-from sys import platform as _platform
 
 # Every blocking wait runs in slices of this many ms, and the signal
 # handlers run between them (wait.pxi): Winsock's waits are not interrupted
@@ -49,6 +48,13 @@ cdef int _raise(str call) except -1:
     cdef int code = mp_last_error()
     from mpoint.errors import from_code   # the table lives in Python
     raise from_code(code, call)
+
+
+cdef int _fail(str name, str call, str detail) except -1:
+    """Raises the mpoint exception for Winsock code ``name``, saying what
+    went wrong in the caller's terms."""
+    from mpoint.errors import from_code
+    raise from_code(name, call, detail)
 
 
 cdef long long _clamp(object value) except? -1:
@@ -140,14 +146,13 @@ def socket_open(family, type, proto, flags):
     if not (-1 <= pro <= 0xFFFF):
         pro = -1
     if mp_socket_open(<int>fam, <int>typ, <int>pro, <unsigned long>f, &s) < 0:
-        from mpoint.errors import from_code
-        exc = from_code(mp_last_error(), "WSASocket")
-        if exc.name == "WSAEOPNOTSUPP" and f & (MP_WSA_FLAG_MULTIPOINT_C_ROOT |
-                                                MP_WSA_FLAG_MULTIPOINT_D_ROOT):
-            exc = from_code("WSAEOPNOTSUPP", "WSASocket",
-                            "rooted control/data planes (C_ROOT, D_ROOT) are not supported "
-                            "yet; IP multicast is non-rooted: use C_LEAF | D_LEAF")
-        raise exc
+        from mpoint.errors import lookup
+        if f & (MP_WSA_FLAG_MULTIPOINT_C_ROOT | MP_WSA_FLAG_MULTIPOINT_D_ROOT) and \
+                lookup(mp_last_error()).name == "WSAEOPNOTSUPP":
+            _fail("WSAEOPNOTSUPP", "WSASocket",
+                  "rooted control/data planes (C_ROOT, D_ROOT) are not supported "
+                  "yet; IP multicast is non-rooted: use C_LEAF | D_LEAF")
+        _raise("WSASocket")
     return <long long>s
 
 

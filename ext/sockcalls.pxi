@@ -3,9 +3,9 @@
 # facade's ``_mp`` slot (the only attribute of MultipointSocket this file
 # reads); the facade shows it through read-only properties.  Every join --
 # blocking or not, with or without an interface or a source -- goes through
-# _join: arguments converted first (conversion may run caller code that
-# closes the socket), then the descriptor read, then the state checked and
-# changed, in one place.
+# sock_join_leaf: arguments converted first (conversion may run caller code
+# that closes the socket), then the descriptor read, then the state checked
+# and changed, in one place.
 import socket as _stdsocket_mod
 
 cdef object _std = _stdsocket_mod.socket
@@ -26,7 +26,6 @@ cdef extern from "mpoint.h":
     int MP_BOUND_ASK, MP_BOUND_NO, MP_BOUND_YES
 
 BOUND_ASK = MP_BOUND_ASK
-BOUND_NO = MP_BOUND_NO
 
 
 cdef class SocketState:
@@ -68,12 +67,12 @@ cdef object _SOCK_DGRAM = _stdsocket_mod.SOCK_DGRAM
 cdef object _IPPROTO_UDP = _stdsocket_mod.IPPROTO_UDP
 
 
-def new_socket(cls, family, type, proto, flags):
-    """``cls`` (MultipointSocket) around a new multipoint descriptor
-    (socket_open): socket.socket's own initialisation, made here in one
-    step because one socket per group makes this a hot path."""
+def init_socket(sock, family, type, proto, flags):
+    """Makes ``sock`` (a MultipointSocket, not yet initialised) a new
+    multipoint socket: the descriptor from socket_open, socket.socket's own
+    initialisation, a fresh SocketState.  In C because one socket per group
+    makes this a hot path."""
     fd = socket_open(family, type, proto, flags)
-    sock = cls.__new__(cls)
     try:
         # Windows' socket() cannot ask an unbound socket its family.
         _csock_init(sock, family, _SOCK_DGRAM, _IPPROTO_UDP, fd)
@@ -83,6 +82,13 @@ def new_socket(cls, family, type, proto, flags):
     sock._io_refs = 0                 # what socket.socket.__init__ sets after it
     sock._closed = False
     sock._mp = SocketState(family, flags, MP_BOUND_NO)
+
+
+def new_socket(cls, family, type, proto, flags):
+    """A new ``cls`` (MultipointSocket) made by init_socket, without the
+    Python-level __init__ call."""
+    sock = cls.__new__(cls)
+    init_socket(sock, family, type, proto, flags)
     return sock
 
 
@@ -90,10 +96,19 @@ cdef inline SocketState _state(object sock):
     return <SocketState?>sock._mp
 
 
+# A registration is (EventSet, slot): its C set and its slot.
+cdef inline mp_evset_t *_reg_set(object reg):
+    return (<EventCore>(<tuple>reg)[0]).set
+
+
+cdef inline unsigned int _reg_slot(object reg):
+    return <unsigned int>(<tuple>reg)[1]
+
+
 cdef inline int _rearm(SocketState st, unsigned int events) except -1:
     reg = st.reg                         # (EventSet, slot) or None
     if reg is not None:
-        mp_evset_rearm((<EventCore>(<tuple>reg)[0]).set, <unsigned int>(<tuple>reg)[1], events)
+        mp_evset_rearm(_reg_set(reg), _reg_slot(reg), events)
     return 0
 
 
@@ -196,29 +211,30 @@ cdef unsigned int _join_role(object flags) except 0:
         raise TypeError("flags must be JL_SENDER_ONLY, JL_RECEIVER_ONLY or JL_BOTH, not bool")
     v = _clamp(flags)
     if v != MP_JL_SENDER_ONLY and v != MP_JL_RECEIVER_ONLY and v != MP_JL_BOTH:
-        from mpoint.errors import from_code
-        raise from_code("WSAEINVAL", "WSAJoinLeaf",
-                        f"flags={v}: not JL_SENDER_ONLY (1), JL_RECEIVER_ONLY (2) or JL_BOTH (4)")
+        _fail("WSAEINVAL", "WSAJoinLeaf",
+              f"flags={v}: not JL_SENDER_ONLY (1), JL_RECEIVER_ONLY (2) or JL_BOTH (4)")
     return <unsigned int>v
 
 
 cdef int _check_callee(object buf) except -1:
     """lpCalleeData must be a buffer mpoint can set the length of."""
-    from mpoint.errors import from_code
     if isinstance(buf, bytearray):
         try:               # a resize fails while the buffer is exported
             buf.append(0)
         except BufferError:
-            raise from_code("WSAEFAULT", "WSAJoinLeaf",
-                            "callee_data cannot be resized while it is exported") from None
-        del buf[-1]
+            exported = True
+        else:
+            exported = False
+            del buf[-1]
+        if exported:
+            _fail("WSAEFAULT", "WSAJoinLeaf", "callee_data cannot be resized while it is exported")
         return 0
     try:
         view = memoryview(buf)
     except TypeError:
         raise TypeError(f"callee_data must be a bytearray, not {type(buf).__name__}") from None
     if view.readonly:
-        raise from_code("WSAEFAULT", "WSAJoinLeaf", "callee_data is read-only")
+        _fail("WSAEFAULT", "WSAJoinLeaf", "callee_data is read-only")
     raise TypeError(f"callee_data must be a bytearray (its length reports the data received), "
                     f"not {type(buf).__name__}")
 
@@ -272,27 +288,22 @@ def sock_join_leaf(self, name, caller_data=None, callee_data=None, sqos=None, gq
     # 2. The descriptor and the state, as they are now.
     fd = _std_fileno(self)
     if fd < 0:
-        from mpoint.errors import from_code
-        raise from_code("WSAENOTSOCK", "WSAJoinLeaf", "the socket is closed")
+        _fail("WSAENOTSOCK", "WSAJoinLeaf", "the socket is closed")
     s = <mp_sock_t>fd
     reg = st.reg
     # "until the multipoint session join attempt completes all subsequent
     # calls to WSAJoinLeaf on the same socket will fail with WSAEALREADY"
-    if reg is not None and mp_evset_posted((<EventCore>(<tuple>reg)[0]).set,
-                                           <unsigned int>(<tuple>reg)[1]) & MP_FD_CONNECT:
-        from mpoint.errors import from_code
-        raise from_code("WSAEALREADY", "WSAJoinLeaf", "a join is in progress: wait for its FD_CONNECT")
+    if reg is not None and mp_evset_posted(_reg_set(reg), _reg_slot(reg)) & MP_FD_CONNECT:
+        _fail("WSAEALREADY", "WSAJoinLeaf", "a join is in progress: wait for its FD_CONNECT")
     if st.joined is not None:
-        from mpoint.errors import from_code
-        raise from_code("WSAEISCONN", "WSAJoinLeaf", f"already a member of {st.joined}")
+        _fail("WSAEISCONN", "WSAJoinLeaf", f"already a member of {st.joined}")
     req.bound = st.bound
     # 3. The join, and its bookkeeping.
     if reg is not None:
         how = mp_join_leaf_deferred(s, family, &req, &result)
         if how < 0:
             _raise("WSAJoinLeaf")
-        if mp_evset_post((<EventCore>(<tuple>reg)[0]).set, <unsigned int>(<tuple>reg)[1],
-                         MP_FD_CONNECT, result) < 0:
+        if mp_evset_post(_reg_set(reg), _reg_slot(reg), MP_FD_CONNECT, result) < 0:
             _raise("FD_CONNECT")
         if result:
             return self          # failed: FD_CONNECT says why; a retry is allowed

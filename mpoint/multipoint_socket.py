@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional, Tuple, Union
 from . import _core
 from .constants import JL_BOTH, JoinFlag, Plane, SocketFlag
 
-_BOUND_NO, _BOUND_ASK = _core.BOUND_NO, _core.BOUND_ASK
+_BOUND_ASK = _core.BOUND_ASK
 
 Address = Union[Tuple[str, int], Tuple[str, int, int], Tuple[str, int, int, int]]
 Interface = Union[None, int, str]
@@ -40,15 +40,7 @@ class MultipointSocket(_stdsocket.socket):
         # Per-call cost matters here (one socket per group is a common
         # design): enum values are made when asked for, not per socket.
         if fileno is None:
-            fileno = _core.socket_open(family, type, proto, flags)
-            try:
-                # Windows' socket() cannot ask an unbound socket its family.
-                _stdsocket.socket.__init__(self, family, _stdsocket.SOCK_DGRAM,
-                                           _stdsocket.IPPROTO_UDP, fileno)
-            except BaseException:
-                _stdsocket.close(fileno)
-                raise
-            self._mp = _core.SocketState(family, flags, _BOUND_NO)
+            _core.init_socket(self, family, type, proto, flags)
         else:   # dup() and friends: an existing descriptor, default roles
             super().__init__(family, type, proto, fileno)
             self._mp = _core.SocketState(self.family, DEFAULT_FLAGS, _BOUND_ASK)

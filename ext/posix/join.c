@@ -27,9 +27,7 @@ static unsigned short local_port(int fd, int *err)
     return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
-/* Whether an IPv6 group's scope needs a zone to be bound (interface- and
- * link-local multicast: ff01::/16, ff02::/16 and their flag variants). */
-static int needs_zone(const struct sockaddr_in6 *g)
+int mp__needs_zone(const struct sockaddr_in6 *g)
 {
     unsigned int scope = g->sin6_addr.s6_addr[1] & 0x0f;
     return scope == 1 || scope == 2;
@@ -64,9 +62,9 @@ static socklen_t local_address(int family, const mp_join_t *req, struct sockaddr
         a->sin6_family = AF_INET6;
         if (req->flags != MP_JL_SENDER_ONLY)
             a->sin6_port = g->sin6_port;
-        if (own && (!needs_zone(g) || zone != 0)) {
+        if (own && (!mp__needs_zone(g) || zone != 0)) {
             a->sin6_addr = g->sin6_addr;
-            if (needs_zone(g))
+            if (mp__needs_zone(g))
                 a->sin6_scope_id = zone;
         }
         MP_SET_SA_LEN(ss, sizeof(*a));

@@ -26,6 +26,11 @@ int mp__os_ref_watch_add(int wfd, int fd);
 unsigned int mp__os_interface_by_name(int fd, const char *name);
 int mp__os_interface_exists(int fd, unsigned int ifindex);
 
+/* join.c: whether an IPv6 group's scope needs a zone to be bound
+ * (interface- and link-local multicast: ff01::/16, ff02::/16 and their flag
+ * variants). */
+int mp__needs_zone(const struct sockaddr_in6 *g);
+
 /* Sends the socket's multicast datagrams out of interface `ifindex`. */
 int mp__os_send_interface(int fd, int family, unsigned int ifindex);
 

@@ -117,11 +117,8 @@ static int bind_group(int fd, int family, const mp_join_t *r, unsigned short por
 {
     struct sockaddr_storage ss;
 
-    if (family == AF_INET6) {
-        unsigned int scope = ((const struct sockaddr_in6 *)&r->group)->sin6_addr.s6_addr[1] & 0x0f;
-        if (scope == 1 || scope == 2)
-            return mp__bind_port(fd, family, port);
-    }
+    if (family == AF_INET6 && mp__needs_zone((const struct sockaddr_in6 *)&r->group))
+        return mp__bind_port(fd, family, port);
     ss = r->group;
     if (family == AF_INET)
         ((struct sockaddr_in *)&ss)->sin_port = htons(port);
