@@ -193,11 +193,14 @@ def sock_recv_batch(self, RecvBatch batch not None, timeout=None):
     cdef SocketState st = _state(self)
     if timeout is None:
         timeout = self.gettimeout()
+    elif not isinstance(timeout, (bool, float)):
+        timeout = float(timeout)          # caller code (__float__) runs before fileno is read
+    fd = _std_fileno(self)
     if batch.metadata and not st.metadata:
-        enable_metadata(_std_fileno(self), st.family)
+        enable_metadata(fd, st.family)
         st.metadata = True
     _rearm(st, MP_FD_READ)
-    return recv_batch(_std_fileno(self), batch, timeout)
+    return recv_batch(fd, batch, timeout)
 
 
 # -- WSAJoinLeaf -------------------------------------------------------------

@@ -210,6 +210,26 @@ def test_metadata_asked_late_is_unknown_not_made_up(family: int, group: str, por
         assert batch[0].ifindex == lo
 
 
+def test_a_timeout_whose_float_closes_the_socket(pair: Pair, family: int) -> None:
+    """The timeout is converted before the descriptor is read: a __float__
+    that closes the socket and opens another (which may take its number)
+    makes the call fail as closed, not receive from the newcomer."""
+    rx, tx = pair
+    opened: List[socket.socket] = []
+
+    class Closing:
+        def __float__(self) -> float:
+            rx.close()
+            opened.append(mpoint.socket(family))
+            return 0.0
+    try:
+        with pytest.raises(errors.WSAENOTSOCK):
+            rx.recv_batch(RecvBatch(4), Closing())  # type: ignore[arg-type]
+    finally:
+        for s in opened:
+            s.close()
+
+
 def test_without_metadata(pair: Pair) -> None:
     rx, tx = pair
     send_all(tx, [b"plain"])
