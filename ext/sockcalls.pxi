@@ -191,10 +191,14 @@ def sock_recv_batch(self, RecvBatch batch not None, timeout=None):
     before then reports what the kernel recorded without being asked, the
     rest unknown (``ifindex`` 0, ``timestamp_ns`` None)."""
     cdef SocketState st = _state(self)
+    cdef double secs
     if timeout is None:
         timeout = self.gettimeout()
     elif not isinstance(timeout, (bool, float)):
-        timeout = float(timeout)          # caller code (__float__) runs before fileno is read
+        # Converted as _wait_start converts it (__float__ / __index__, never a
+        # str), and before fileno is read: caller code may close the socket.
+        secs = timeout
+        timeout = secs
     fd = _std_fileno(self)
     if batch.metadata and not st.metadata:
         enable_metadata(fd, st.family)
