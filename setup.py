@@ -15,21 +15,18 @@ from glob import glob
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-COMMON = sorted(f for f in glob("ext/*.c") if not os.path.basename(f).startswith("_"))  # not Cython output
-if sys.platform == "win32":
-    PLATFORM = sorted(glob("ext/win/*.c"))
-    LIBRARIES = ["ws2_32", "iphlpapi"]
-elif sys.platform == "darwin":
-    PLATFORM = [f for f in sorted(glob("ext/posix/*.c")) if not f.endswith("linux.c")]
-    LIBRARIES = []
-else:
-    PLATFORM = [f for f in sorted(glob("ext/posix/*.c")) if not f.endswith("darwin.c")]
-    LIBRARIES = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "ext"))
+import build_sources as sources  # noqa: E402  (ext/build_sources.py: the file lists, read by .ci/ too)
+
+CORE = sources.core(sys.platform)
+LAB = sources.lab(sys.platform)
+LIBRARIES = sources.libraries(sys.platform)
 INCLUDE_DIRS = ["ext"]
 if os.environ.get("MPOINT_KQUEUE_SHIM") and sys.platform.startswith("linux"):
-    PLATFORM = [f for f in PLATFORM if not f.endswith("pollers_linux.c")] + [
-        "ext/posix/kqueue_darwin.c", "tests/kqueue_shim/kqueue_epoll.c",
-        "tests/kqueue_shim/pollers.c"]
+    SHIM = ["ext/posix/kqueue_darwin.c", "tests/kqueue_shim/kqueue_epoll.c",
+            "tests/kqueue_shim/pollers.c"]
+    CORE = [f for f in CORE if not f.endswith("pollers_linux.c")] + SHIM
+    LAB = [f for f in LAB if not f.endswith("pollers_linux.c")] + SHIM
     INCLUDE_DIRS = ["tests/kqueue_shim"] + INCLUDE_DIRS     # its <sys/event.h>
 
 compile_args, link_args = [], []
@@ -48,16 +45,21 @@ if os.environ.get("MPOINT_SANITIZE"):
 elif os.environ.get("MPOINT_DEBUG"):
     compile_args += ["-O0", "-g", "-UNDEBUG"]
 
-core = Extension(
-    "mpoint._core",
-    sources=["ext/_core.pyx"] + COMMON + PLATFORM,
-    include_dirs=INCLUDE_DIRS,
-    libraries=LIBRARIES,
-    extra_compile_args=compile_args,
-    extra_link_args=link_args,
-    depends=glob("ext/*.h") + glob("ext/*/*.h") + glob("ext/*.pxi") + glob("ext/*.pxd")
-    + glob("tests/kqueue_shim/*.[ch]") + glob("tests/kqueue_shim/sys/*.h"),
-)
+DEPENDS = (glob("ext/*.h") + glob("ext/*/*.h") + glob("ext/*.pxi") + glob("ext/*.pxd")
+           + glob("tests/kqueue_shim/*.[ch]") + glob("tests/kqueue_shim/sys/*.h"))
 
-setup(ext_modules=cythonize([core], language_level=3, include_path=["ext"],
+
+def extension(name, pyx, c_files, extra_includes=()):
+    return Extension(name, sources=[pyx] + c_files,
+                     include_dirs=list(extra_includes) + INCLUDE_DIRS, libraries=LIBRARIES,
+                     extra_compile_args=compile_args, extra_link_args=link_args,
+                     depends=DEPENDS + glob("ext/lab/*.h"))
+
+
+# The library, and the lab's C reference loops apart from it: import mpoint
+# loads only _core; python -m mpoint bench loads mpoint.lab._reference.
+core = extension("mpoint._core", "ext/_core.pyx", CORE)
+lab = extension("mpoint.lab._reference", "ext/lab/_reference.pyx", LAB, ["ext/lab"])
+
+setup(ext_modules=cythonize([core, lab], language_level=3, include_path=["ext"],
                             compiler_directives={"embedsignature": True}))

@@ -19,7 +19,7 @@ Cases (µs per group; sockets stay open until the count is reached):
 * socket(): mpoint.socket() against socket.socket() alone.
 
 Every run is its own process in its own private network namespace (made by
-mpoint._netns), so no case meets groups another case left.  Ratios are the
+mpoint.lab.netns), so no case meets groups another case left.  Ratios are the
 median over rounds of each round's ratio.  Usage:
     python benchmarks/bench_recipe.py [--counts 100,1000,5000] [--rounds 5]
 """
@@ -138,7 +138,7 @@ RATIOS = [("stdlib, mpoint's meaning", "stdlib, cross-talk off"),
 
 def child(case: str, family: int, count: int) -> None:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from mpoint import _netns
+    from mpoint.lab import netns as _netns
     if _netns.for_benchmark("bench_recipe") is None:
         sys.exit(2)
     import mpoint  # noqa: F401  (imported before the clock starts, as in a user's program)

@@ -10,7 +10,7 @@ standard library, asyncio, uvloop and plain C, in one run.
 * Wake-up: one socket of N (10, 1,000, 10,000) gets a datagram; the loop is
   send, wait, receive.  Figure: ns per wake-up and its ratio to C epoll_wait.
 
-Runs inside a private network namespace it creates (mpoint._netns); refuses
+Runs inside a private network namespace it creates (mpoint.lab.netns); refuses
 where it cannot.  Usage: python benchmarks/bench_recv.py [--quick] [--json F]
 """
 from __future__ import annotations
@@ -27,7 +27,8 @@ import time
 from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from mpoint import _netns
+from mpoint.lab import _reference
+from mpoint.lab import netns as _netns
 
 PAYLOAD = b"m" * 64
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
@@ -75,7 +76,7 @@ def plain(sock: Any) -> socket.socket:
 
 def c_drain(mode: int) -> Callable[..., Tuple[int, int]]:
     def run(mpoint: Any, socks: List[Any], expected: int) -> Tuple[int, int]:
-        ns, got = mpoint._core.reference_drain([s.fileno() for s in socks], 64, 2048, mode)
+        ns, got = _reference.reference_drain([s.fileno() for s in socks], 64, 2048, mode)
         return ns, got
     return run
 
@@ -314,7 +315,7 @@ def wake_sockets(mpoint: Any, nidle: int) -> Tuple[Any, Any, List[Any]]:
 
 
 def wake_c(mpoint: Any, tx: Any, rx: Any, idle: List[Any], rounds: int) -> int:
-    return int(mpoint._core.reference_wakeups(tx.fileno(), rx.fileno(),
+    return int(_reference.reference_wakeups(tx.fileno(), rx.fileno(),
                                               [s.fileno() for s in idle], rounds))
 
 

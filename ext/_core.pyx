@@ -156,23 +156,37 @@ def socket_open(family, type, proto, flags):
     return <long long>s
 
 
-def interface_index(interface):
-    """An interface given by index, name or address -> its index (0: any)."""
-    cdef unsigned int out = 0
-    cdef bytes raw
-    cdef const char *text = NULL
+cdef bytes _interface_arg(object interface, mp_join_t *req):
+    """The one reading of an ``interface`` argument (join_leaf, GroupSet):
+    None (the system's choice), an index, or a name or address as text, into
+    req's if_text / if_index / if_given; returns the bytes if_text points
+    into (keep them alive).  bool is refused: True would read as index 1."""
+    cdef bytes raw = None
     if interface is None:
-        return 0
+        return None
     if isinstance(interface, bool):
         raise TypeError("interface must be an index, a name or an address, not bool")
     if isinstance(interface, str):
         raw = _text(interface, "interface")
-        if raw is not None:
-            text = raw
-        if mp_interface_by_string(text, &out) < 0:
+        if raw is None:
+            raw = b""                      # malformed: no such interface, from C
+        req.if_text = raw
+    else:
+        req.if_index = _clamp(interface)
+        req.if_given = 1
+    return raw
+
+
+def interface_index(interface):
+    """An interface given by index, name or address -> its index (0: any)."""
+    cdef unsigned int out = 0
+    cdef mp_join_t req
+    memset(&req, 0, sizeof(req))
+    keep = _interface_arg(interface, &req)
+    if req.if_text != NULL:
+        if mp_interface_by_string(req.if_text, &out) < 0:
             _raise("interface")
-        return out
-    if mp_interface_by_index(_clamp(interface), &out) < 0:
+    elif req.if_given and mp_interface_by_index(req.if_index, &out) < 0:
         _raise("interface")
     return out
 
@@ -204,6 +218,5 @@ def set_scope(fd, int family, hops):
 include "wait.pxi"
 include "batch.pxi"
 include "events.pxi"
-include "reference.pxi"
 include "sockcalls.pxi"
 include "groupset.pxi"

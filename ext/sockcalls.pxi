@@ -246,6 +246,32 @@ cdef int _check_callee(object buf) except -1:
                     f"not {type(buf).__name__}")
 
 
+cdef bytes _join_request(int family, object name, object flags, object interface,
+                         object source, object caller_data, object sqos, object gqos,
+                         mp_join_t *req):
+    """The one parser of a join's arguments, into *req (zeroed first):
+    name = (group, port[, flowinfo, scope_id]) as the socket module spells
+    it, flags as one JL_* role, interface as _interface_arg reads it (an
+    IPv6 group's nonzero scope_id names it when interface is None), source
+    (text) for a source-specific join, and which of lpCallerData, lpSQOS and
+    lpGQOS were given.  Converting may run caller code (__index__, ...), so
+    it runs before the caller looks at any socket state.  Returns the bytes
+    req.if_text points into."""
+    memset(req, 0, sizeof(req[0]))
+    req.flags = _join_role(flags)
+    if caller_data is not None:
+        req.caller_len = <size_t>memoryview(caller_data).nbytes
+    req.has_sqos = sqos is not None
+    req.has_gqos = gqos is not None
+    _parse_address(family, name, &req.group, &req.group_len, "WSAJoinLeaf")
+    if source is not None:
+        _parse_address(family, (source, 0), &req.source, &req.source_len, "WSAJoinLeaf")
+    if interface is None and family != _AF_INET and type(name) is tuple \
+            and len(<tuple>name) == 4 and (<tuple>name)[3]:
+        interface = (<tuple>name)[3]          # the zone of a scoped group
+    return _interface_arg(interface, req)
+
+
 def sock_join_leaf(self, name, caller_data=None, callee_data=None, sqos=None, gqos=None,
                    flags=MP_JL_BOTH, *, interface=None, source=None):
     """Joins the multipoint session ``name`` = (group, port) and returns
@@ -263,35 +289,12 @@ def sock_join_leaf(self, name, caller_data=None, callee_data=None, sqos=None, gq
     cdef SocketState st = _state(self)
     cdef mp_join_t req
     cdef int result = 0, how, family = st.family
-    cdef bytes if_text = None
     cdef object reg
     cdef mp_sock_t s
-    memset(&req, 0, sizeof(req))
     # 1. Every argument converted (caller code may run here).
-    req.flags = _join_role(flags)
-    if caller_data is not None:
-        req.caller_len = <size_t>memoryview(caller_data).nbytes
+    keep = _join_request(family, name, flags, interface, source, caller_data, sqos, gqos, &req)
     if callee_data is not None:
         _check_callee(callee_data)
-    req.has_sqos = sqos is not None
-    req.has_gqos = gqos is not None
-    _parse_address(family, name, &req.group, &req.group_len, "WSAJoinLeaf")
-    if source is not None:
-        _parse_address(family, (source, 0), &req.source, &req.source_len, "WSAJoinLeaf")
-    if interface is None and family != _AF_INET and type(name) is tuple \
-            and len(<tuple>name) == 4 and (<tuple>name)[3]:
-        interface = (<tuple>name)[3]          # the zone of a scoped group
-    if interface is not None:
-        if isinstance(interface, bool):
-            raise TypeError("interface must be an index, a name or an address, not bool")
-        if isinstance(interface, str):
-            if_text = _text(interface, "interface")
-            if if_text is None:
-                if_text = b""                  # malformed: no such interface, from C
-            req.if_text = if_text
-        else:
-            req.if_index = _clamp(interface)
-            req.if_given = 1
     # 2. The descriptor and the state, as they are now.
     fd = _std_fileno(self)
     if fd < 0:

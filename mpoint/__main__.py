@@ -1,7 +1,8 @@
 """Command line: ``python -m mpoint demo`` and ``python -m mpoint bench``.
 
 Every command that joins or sends multicast first moves the process into a
-private network namespace (mpoint._netns), or refuses with the reason.
+private network namespace (mpoint.lab.netns), or refuses with the reason.
+The commands live in mpoint.lab: ``import mpoint`` loads none of it.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from . import _netns
+from .lab import netns as _netns
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -19,7 +20,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     demo = sub.add_parser("demo", help="a sender and receivers with each JL_* role, on "
                                        "loopback inside a private network namespace")
     demo.add_argument("--ipv4-only", action="store_true", help="skip the IPv6 round")
-    from . import bench as bench_mod
+    from .lab import bench as bench_mod
     bench = sub.add_parser("bench", help="the high-rate join benchmark: join, leave and close "
                                          "rates, join delay and receive rate against C, inside "
                                          "a private network namespace",
@@ -38,7 +39,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"private network namespace {iso.netns} (host: {iso.host_netns}); "
           f"interfaces: {', '.join(iso.interfaces)}")
 
-    from . import demo as demo_mod
+    from .lab import demo as demo_mod
     import socket
     families = [socket.AF_INET] if args.ipv4_only or not iso.ipv6 else None
     return demo_mod.main(sys.stdout, families)

@@ -3,7 +3,7 @@
 Two network modes, chosen once per session:
 
 * Linux: before any test runs, the pytest process moves itself into a
-  private network namespace (mpoint._netns.isolate: a fresh user + network
+  private network namespace (mpoint.lab.netns.isolate: a fresh user + network
   namespace with only ``lo``, configured for IPv4 and IPv6 multicast).
   Without that isolation every network test is skipped with the reason,
   never run on the host.
@@ -27,7 +27,8 @@ from typing import Dict, Optional
 import pytest
 
 import support
-from mpoint import _core, _netns
+from mpoint import _core
+from mpoint.lab import netns as _netns
 from mpoint.multipoint_socket import MultipointSocket
 from support import ADDR, new_group
 

@@ -12,7 +12,10 @@ from typing import Any, Callable, List
 
 import pytest
 
-from mpoint import _netns, bench
+from mpoint.lab import netns as _netns
+from mpoint.lab.bench import common as bench
+from mpoint.lab.bench import main as bench_main
+from mpoint.lab.bench import runner
 
 HEADERS = ("1. Join rate", "2. Leave and close", "3. Join delay", "4. Receive rate")
 
@@ -73,10 +76,10 @@ def test_plot_without_matplotlib_refuses_first(monkeypatch: pytest.MonkeyPatch,
         pytest.fail("bench isolated itself although it could not plot")
 
     monkeypatch.setattr(_netns, "require_isolation", isolate)
-    monkeypatch.setattr(bench, "measure_joins",
+    monkeypatch.setattr(runner, "measure_joins",
                         lambda *a: pytest.fail("bench measured although it could not plot"))
     monkeypatch.chdir(tmp_path)
-    assert bench.main(["--plot", "x.png"]) == 2
+    assert bench_main(["--plot", "x.png"]) == 2
     err = capsys.readouterr().err
     assert "--plot needs matplotlib" in err and "nothing was run" in err
     assert not (tmp_path / "x.png").exists()
@@ -89,7 +92,7 @@ def test_bench_refuses_without_isolation(monkeypatch: pytest.MonkeyPatch,
         raise _netns.IsolationError("user namespaces are disabled")
 
     monkeypatch.setattr(_netns, "require_isolation", refuse)
-    monkeypatch.setattr(bench, "measure_joins",
+    monkeypatch.setattr(runner, "measure_joins",
                         lambda *a: pytest.fail("bench ran without isolation"))
     from mpoint import __main__ as cli
     assert cli.main(["bench", "--quick"]) == 2
@@ -99,34 +102,66 @@ def test_bench_refuses_without_isolation(monkeypatch: pytest.MonkeyPatch,
 @pytest.mark.offline
 def test_bench_options() -> None:
     with pytest.raises(SystemExit):
-        bench.main(["--families", "5"])
+        bench_main(["--families", "5"])
     with pytest.raises(SystemExit):
-        bench.main(["--counts", "0"])
+        bench_main(["--counts", "0"])
     with pytest.raises(SystemExit):
-        bench.main(["--repeat", "0"])
+        bench_main(["--repeat", "0"])
 
 
-def test_long_runs_warm_only_the_sharded_cases(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Above WARM_UP_BELOW groups each sharded case (20 per socket, GroupSet) still
-    runs untimed before its timed run, so that it follows itself; the slow
-    one-socket and one-per-socket cases run once."""
-    calls: List[str] = []
+CLEAN_KERNEL_CHILD = r"""
+import json, os, socket, sys
+from mpoint.lab import netns
+from mpoint.lab.bench import joins, runner
+netns.isolate()
+calls = []
 
-    def record(name: str) -> Callable[..., List[bench.Sample]]:
-        def run(*args: object, **kw: object) -> List[bench.Sample]:
-            calls.append(name if name != "c" else f"c{args[2]}")
-            return []
-        return run
+ALL_HOSTS = {"010000E0", "ff020000000000000000000000000001",
+             "ff010000000000000000000000000001"}
+kept = []
 
-    for fn in ("c_joins", "c_leaf_joins", "mp_groupset", "mp_join_leaf", "std_setsockopt"):
-        monkeypatch.setattr(bench, fn, record("c" if fn == "c_joins" else fn))
-    monkeypatch.setattr(bench, "SETTLE_S", 0.0)
-    count = bench.WARM_UP_BELOW + 1
-    assert bench.runs_for(count, 1) == 1
-    bench.measure_joins(socket.AF_INET, count, 1, None, None, {})
-    per_case = {name: calls.count(name) for name in set(calls)}
-    assert per_case == {
-        f"c{bench.PER}": 4,                   # newest and oldest, each warmed
-        "mp_groupset": 2, "std_setsockopt": 3,  # stdlib: one socket once, 20 per socket twice
-        "c0": 2, "c1": 1, "c_leaf_joins": 1, "mp_join_leaf": 2,
-    }
+def groups_joined():
+    # /proc/net/igmp and igmp6: the memberships of this namespace, beyond the all-hosts ones
+    with open("/proc/net/igmp") as f:
+        v4 = [line.split()[0] for line in f if line.startswith("\t\t\t\t")]
+    with open("/proc/net/igmp6") as f:
+        v6 = [line.split()[2] for line in f]
+    return len(set(v4 + v6) - ALL_HOSTS)
+
+def record(name):
+    def run(*args, **kw):
+        netns_id = os.readlink("/proc/self/ns/net")
+        before = groups_joined()
+        # leave state behind, more than a real case would: one group left, one still joined
+        for keep in (False, True):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                         socket.inet_aton(f"239.1.2.{3 + keep}") + socket.inet_aton("127.0.0.1"))
+            kept.append(s) if keep else s.close()
+        assert groups_joined() == 1
+        calls.append((name, netns_id, before))
+        return []
+    return run
+
+for fn in ("c_joins", "c_leaf_joins", "mp_groupset", "mp_join_leaf", "std_setsockopt"):
+    setattr(joins, fn, record(fn))
+runner.measure_joins(socket.AF_INET, int(sys.argv[1]), 1, None, None, {})
+print(json.dumps(calls))
+"""
+
+
+@pytest.mark.parametrize("count", [bench.WARM_UP_BELOW, bench.WARM_UP_BELOW + 1])
+def test_every_run_gets_a_fresh_namespace(isolation: _netns.Isolation, count: int) -> None:
+    """The clean method: each run of each case (warm-up runs too) starts in a
+    namespace no earlier run used, with no group joined; short runs are
+    warmed (twice as many runs), long ones not."""
+    proc = subprocess.run([sys.executable, "-c", CLEAN_KERNEL_CHILD, str(count)],
+                          capture_output=True, text=True, timeout=60, cwd="/")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    calls = json.loads(proc.stdout)
+    cases = 11
+    assert len(calls) == cases * (2 if count <= bench.WARM_UP_BELOW else 1)
+    namespaces = [ns for _, ns, _ in calls]
+    assert len(set(namespaces)) == len(namespaces), namespaces
+    assert isolation.netns not in namespaces            # never the suite's own
+    assert all(before == 0 for _, _, before in calls), calls

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mpoint import _netns
+from mpoint.lab import netns as _netns
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_recv.py"
 

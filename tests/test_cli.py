@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from mpoint import __main__ as cli
-from mpoint import _netns, demo
+from mpoint.lab import demo
+from mpoint.lab import netns as _netns
 
 
 def test_demo_in_process(isolation: _netns.Isolation) -> None:

@@ -24,7 +24,7 @@ SOCKET_API = {"join_leaf", "multipoint_loopback", "multicast_scope", "multipoint
               "control_plane", "data_plane", "joined", "join_flags", "join_method", "send", "recv_batch"}
 CORE_API = {"socket_open", "interface_index", "sock_join_leaf", "get_loopback", "set_loopback",
             "get_scope", "set_scope", "event_backends", "enable_metadata", "recv_batch",
-            "reference_drain", "reference_wakeups", "sock_recv", "sock_send", "sock_bind",
+            "sock_recv", "sock_send", "sock_bind",
             "sock_recv_batch"}
 EVENTSET_API = {"register", "modify", "unregister", "wait", "close", "backend", "backends"}
 
@@ -69,3 +69,25 @@ def test_core_api_and_its_stub() -> None:
                  "class SocketState"):
         assert name in text
     assert os.path.exists(os.path.join(os.path.dirname(mpoint.__file__), "py.typed"))
+
+
+@pytest.mark.offline
+def test_import_mpoint_loads_only_the_library() -> None:
+    """The lab (benchmarks, namespace tooling, demo, C reference loops) is
+    apart: a fresh interpreter's ``import mpoint`` loads none of it, and the
+    library's _core carries no reference loop."""
+    import subprocess
+    import sys
+    code = ("import sys, mpoint, mpoint._core as c; "
+            "print(sorted(m for m in sys.modules if m.startswith('mpoint'))); "
+            "print([n for n in dir(c) if n.startswith('reference')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, cwd="/", check=True).stdout.splitlines()
+    loaded = eval(out[0])
+    assert loaded and not [m for m in loaded if m.startswith("mpoint.lab")], loaded
+    assert "mpoint.groupset" in loaded                 # the library itself is there
+    assert eval(out[1]) == []
+    from mpoint.lab import _reference
+    for name in ("reference_drain", "reference_wakeups", "reference_joins",
+                 "reference_leaf_joins", "reference_send_round_robin"):
+        assert callable(getattr(_reference, name)), name

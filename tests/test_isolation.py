@@ -5,7 +5,7 @@ import os
 import socket
 
 import mpoint
-from mpoint import _netns
+from mpoint.lab import netns as _netns
 
 
 def test_suite_runs_in_its_own_network_namespace(isolation: _netns.Isolation) -> None:

@@ -1,4 +1,4 @@
-"""Unit tests for mpoint._netns.
+"""Unit tests for mpoint.lab.netns.
 
 Safety contract: every check that touches the network runs in a SUBPROCESS that first
 calls ``isolate()``; the pytest process itself is never moved and never sends or
@@ -17,11 +17,11 @@ from typing import Any, Dict
 import pytest
 
 if not sys.platform.startswith("linux"):
-    pytest.skip("network namespaces (mpoint._netns) exist only on Linux", allow_module_level=True)
+    pytest.skip("network namespaces (mpoint.lab.netns) exist only on Linux", allow_module_level=True)
 
-import mpoint._netns  # noqa: E402  (the installed module, loaded by file in children)
+import mpoint.lab.netns  # noqa: E402  (the installed module, loaded by file in children)
 
-NETNS_PATH = Path(mpoint._netns.__file__)
+NETNS_PATH = Path(mpoint.lab.netns.__file__)
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="network namespaces are Linux-only"

@@ -9,9 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "posix.h"
-#include "../batch_platform.h"
-#include "../reference.h"
+#include "posix/posix.h"
+#include "batch_platform.h"
+#include "reference.h"
 
 static long long mono_ns(void)
 {

@@ -6,8 +6,8 @@
 #include <unistd.h>
 #include <sys/event.h>
 
-#include "posix.h"
-#include "../reference.h"
+#include "posix/posix.h"
+#include "reference.h"
 
 int mp__os_ref_watch_open(void)
 {

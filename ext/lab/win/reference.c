@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "win.h"
-#include "../reference.h"
+#include "win/win.h"
+#include "reference.h"
 
 static volatile long long sink;   /* keeps the metadata reads from being optimised away */
 

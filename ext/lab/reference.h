@@ -1,7 +1,8 @@
 /* reference.h -- plain C loops that the benchmarks measure mpoint against.
  *
- * Built into the extension so that a wheel user can run the benchmarks
- * without a compiler.  They are what a careful C programmer would write:
+ * Built into the lab's extension (mpoint.lab._reference, with the core's C
+ * files), never into mpoint._core, so that a wheel user can run the
+ * benchmarks without a compiler.  They are what a careful C programmer would write:
  * no Python, no allocation in the loop.  Each returns the elapsed
  * nanoseconds (CLOCK_MONOTONIC) or -1 with the platform error set. */
 #ifndef MP_REFERENCE_H
@@ -24,7 +25,7 @@ long long mp_ref_wakeups(mp_sock_t tx, mp_sock_t rx, const mp_sock_t *idle, int 
 
 #endif /* MP_REFERENCE_H */
 
-/* ---- joins (posix/reference_joins_linux.c) ----------------------------------
+/* ---- joins (posix/reference_joins.c, win/reference_joins.c) ----------------------------------
  * Makes the sockets (bound to port, cross-talk off, IP_PKTINFO, and with
  * timestamps the batch receive's own: a GroupSet shard's layout) and joins reqs[0..n)
  * with MCAST_JOIN_GROUP, per_socket memberships per socket (0 or n or more:

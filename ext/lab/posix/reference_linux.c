@@ -7,9 +7,9 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 
-#include "posix.h"
-#include "../batch_platform.h"
-#include "../reference.h"
+#include "posix/posix.h"
+#include "batch_platform.h"
+#include "reference.h"
 
 int mp__os_ref_watch_open(void)
 {

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "win.h"
-#include "../reference.h"
+#include "win/win.h"
+#include "reference.h"
 
 static long long mono_ns(void)
 {

@@ -2,15 +2,15 @@
 network namespace, printing what each leaf received.
 
 Bounded: a fixed number of datagrams, and every receive waits at most
-0.5 s.  The caller isolates first (mpoint._netns); this module never does.
+0.5 s.  The caller isolates first (mpoint.lab.netns); this module never does.
 """
 from __future__ import annotations
 
 import socket as _stdsocket
 from typing import Dict, List, Optional, Sequence, TextIO, Tuple
 
-from . import JL_BOTH, JL_RECEIVER_ONLY, JL_SENDER_ONLY, MultipointSocket
-from . import socket as mp_socket
+from mpoint import JL_BOTH, JL_RECEIVER_ONLY, JL_SENDER_ONLY, MultipointSocket
+from mpoint import socket as mp_socket
 
 PORT = 5000
 GROUPS: Dict[int, Tuple[str, str, str]] = {_stdsocket.AF_INET: ("239.255.0.1", "239.255.0.2", "232.1.1.1"),

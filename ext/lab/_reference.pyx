@@ -1,6 +1,35 @@
-# The C reference loops (reference.h), for benchmarks/.  They hold the GIL:
-# they measure C alone, so nothing else should run meanwhile.
+# cython: language_level=3
+"""mpoint.lab._reference -- the plain C loops (reference.h) that the
+benchmarks measure mpoint against; part of the lab, never imported by
+``import mpoint``.  They hold the GIL where they measure C alone, so that
+nothing else runs meanwhile.  Built from ext/lab/ and the library's C files
+(the loops make sockets, bind and join them with the core's helpers), so a
+wheel user can run the benchmarks without a compiler."""
 from libc.stdlib cimport malloc, free
+from libc.string cimport memset
+from core_api cimport *
+
+
+cdef int _raise(str call) except -1:
+    cdef int code = mp_last_error()
+    from mpoint.errors import from_code
+    raise from_code(code, call)
+
+
+cdef mp_sock_t _handle(object fd) except? -1:
+    cdef long long v = fd.__index__()
+    if v < 0:
+        return MP_INVALID_SOCKET
+    return <mp_sock_t>v
+
+
+cdef int _parse_group(int family, str host, int port, sockaddr_storage *out,
+                      mp_socklen_t *out_len) except -1:
+    cdef bytes raw = host.encode("ascii")
+    if mp_parse_address(family, raw, port, 0, 0, out, out_len) < 0:
+        _raise("reference")
+    return 0
+
 
 cdef extern from "reference.h" nogil:
     long long mp_ref_drain(const mp_sock_t *socks, int nsocks, int vlen, int size,
@@ -61,8 +90,7 @@ cdef mp_join_t *_group_array(int family, list groups, int port) except NULL:
     try:
         for i in range(n):
             memset(&reqs[i], 0, sizeof(mp_join_t))
-            _parse_address(family, (groups[i], port), &reqs[i].group, &reqs[i].group_len,
-                           "reference")
+            _parse_group(family, groups[i], port, &reqs[i].group, &reqs[i].group_len)
     except BaseException:
         free(reqs)
         raise
