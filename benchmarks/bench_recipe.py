@@ -16,7 +16,9 @@ Cases (µs per group; sockets stay open until the count is reached):
 * mpoint idiom: mpoint.socket().join_leaf((group, port), JL_RECEIVER_ONLY,
   interface="lo"), which binds the port itself (receiver-only: the group's
   address); and the same with the wildcard bind a user may make first.
-* socket(): mpoint.socket() against socket.socket() alone.
+* socket(): mpoint.socket() against socket.socket() alone, and against
+  socket.socket() with the options mpoint.socket() sets (SO_REUSEADDR,
+  cross-talk off, IPv6-only).
 
 Every run is its own process in its own private network namespace (made by
 mpoint.lab.netns), so no case meets groups another case left.  Ratios are the
@@ -120,6 +122,22 @@ def std_socket(family: int, gs: List[str]) -> List[socket.socket]:
     return [socket.socket(family, socket.SOCK_DGRAM) for _ in gs]
 
 
+def std_socket_options(family: int, gs: List[str]) -> List[socket.socket]:
+    """socket.socket() and the options mpoint.socket() sets: SO_REUSEADDR,
+    cross-talk off, IPv6-only."""
+    out = []
+    for _ in gs:
+        s = socket.socket(family, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET:
+            s.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
+        else:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            s.setsockopt(socket.IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0)
+        out.append(s)
+    return out
+
+
 CASES: Dict[str, Callable[[int, List[str]], List[socket.socket]]] = {
     "stdlib recipe": stdlib(False),
     "stdlib, cross-talk off": stdlib(True, metadata=False),
@@ -128,12 +146,14 @@ CASES: Dict[str, Callable[[int, List[str]], List[socket.socket]]] = {
     "mpoint idiom (binds itself)": mpoint_idiom,
     "mpoint idiom, wildcard bind first": mpoint_idiom_wildcard,
     "socket.socket()": std_socket,
+    "socket.socket() + mpoint's options": std_socket_options,
     "mpoint.socket()": mpoint_socket,
 }
 RATIOS = [("stdlib, mpoint's meaning", "stdlib, cross-talk off"),
           ("mpoint recipe", "stdlib recipe"), ("mpoint recipe", "stdlib, mpoint's meaning"),
           ("mpoint idiom (binds itself)", "stdlib, mpoint's meaning"),
-          ("mpoint.socket()", "socket.socket()")]
+          ("mpoint.socket()", "socket.socket()"),
+          ("mpoint.socket()", "socket.socket() + mpoint's options")]
 
 
 def child(case: str, family: int, count: int) -> None:

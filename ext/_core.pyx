@@ -132,9 +132,10 @@ cdef int _parse_address(int family, object addr, sockaddr_storage *out,
     return 0
 
 
-def socket_open(family, type, proto, flags):
-    """WSASocket(family, type, proto, NULL, 0, flags) -> a new descriptor."""
-    cdef mp_sock_t s = MP_INVALID_SOCKET
+cdef int _socket_check(object family, object type, object proto, object flags,
+                       int args[3], unsigned long *flags_out) except -1:
+    """WSASocket's arguments converted, then checked in C (mp_socket_check);
+    family, type and proto as C reads them into args, flags into *flags_out."""
     cdef long long f = _clamp(flags)
     if f < 0 or f > 0xFFFFFFFF:
         f = 0xFFFFFFFF                       # unknown bits: WSAEINVAL from C
@@ -145,13 +146,26 @@ def socket_open(family, type, proto, flags):
         typ = -1
     if not (-1 <= pro <= 0xFFFF):
         pro = -1
-    if mp_socket_open(<int>fam, <int>typ, <int>pro, <unsigned long>f, &s) < 0:
+    if mp_socket_check(<int>fam, <int>typ, <int>pro, <unsigned long>f) < 0:
         from mpoint.errors import lookup
         if f & (MP_WSA_FLAG_MULTIPOINT_C_ROOT | MP_WSA_FLAG_MULTIPOINT_D_ROOT) and \
                 lookup(mp_last_error()).name == "WSAEOPNOTSUPP":
             _fail("WSAEOPNOTSUPP", "WSASocket",
                   "rooted control/data planes (C_ROOT, D_ROOT) are not supported "
                   "yet; IP multicast is non-rooted: use C_LEAF | D_LEAF")
+        _raise("WSASocket")
+    args[0], args[1], args[2] = <int>fam, <int>typ, <int>pro
+    flags_out[0] = <unsigned long>f
+    return 0
+
+
+def socket_open(family, type, proto, flags):
+    """WSASocket(family, type, proto, NULL, 0, flags) -> a new descriptor."""
+    cdef mp_sock_t s = MP_INVALID_SOCKET
+    cdef int args[3]
+    cdef unsigned long f = 0
+    _socket_check(family, type, proto, flags, args, &f)
+    if mp_socket_open(args[0], args[1], args[2], f, &s) < 0:
         _raise("WSASocket")
     return <long long>s
 

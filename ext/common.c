@@ -34,8 +34,7 @@ static int exactly_one(unsigned long bits)
     return bits != 0 && (bits & (bits - 1)) == 0;
 }
 
-int mp_socket_open(int family, int type, int proto, unsigned long flags,
-                   mp_sock_t *out)
+int mp_socket_check(int family, int type, int proto, unsigned long flags)
 {
     if (family != AF_INET && family != AF_INET6)
         return mp__fail(MP_WSAEAFNOSUPPORT);
@@ -51,7 +50,29 @@ int mp_socket_open(int family, int type, int proto, unsigned long flags,
      * multicast is non-rooted on both planes. */
     if (flags & (MP_WSA_FLAG_MULTIPOINT_C_ROOT | MP_WSA_FLAG_MULTIPOINT_D_ROOT))
         return mp__fail(MP_WSAEOPNOTSUPP);
+    return 0;
+}
+
+int mp_socket_open(int family, int type, int proto, unsigned long flags,
+                   mp_sock_t *out)
+{
+    if (mp_socket_check(family, type, proto, flags) < 0)
+        return -1;
     return mp__socket_open(family, out);
+}
+
+int mp_socket_setup_suffices(void)
+{
+    return mp__socket_setup_suffices();
+}
+
+int mp_socket_setup(mp_sock_t s, int family)
+{
+    if (s == MP_INVALID_SOCKET)
+        return mp__fail(MP_WSAENOTSOCK);
+    if (family != AF_INET && family != AF_INET6)
+        return mp__fail(MP_WSAEAFNOSUPPORT);
+    return mp__socket_setup(s, family);
 }
 
 /* ---- addresses --------------------------------------------------------- */

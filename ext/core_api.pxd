@@ -27,6 +27,9 @@ cdef extern from "mpoint.h" nogil:
         int if_given
         int bound
 
+    int mp_socket_check(int family, int type, int proto, unsigned long flags)
+    int mp_socket_setup_suffices()
+    int mp_socket_setup(mp_sock_t s, int family)
     int mp_socket_open(int family, int type, int proto, unsigned long flags,
                        mp_sock_t *out)
     int mp_parse_address(int family, const char *host, long long port,

@@ -11,6 +11,12 @@
 #include "mpoint.h"
 
 int mp__socket_open(int family, mp_sock_t *out);
+/* What mp__socket_open does to the socket it made, on a UDP socket of
+ * family; and whether that is all it does beyond the runtime's own
+ * socket(family, SOCK_DGRAM, IPPROTO_UDP) (1), or it needs a call of its own
+ * (0: Windows, whose multipoint flags only WSASocketW takes). */
+int mp__socket_setup(mp_sock_t s, int family);
+int mp__socket_setup_suffices(void);
 /* MP_JOINED_BY_OPTION or MP_JOINED_NATIVE (mpoint.h), or -1. */
 int mp__join_leaf(mp_sock_t s, int family, const mp_join_t *req);
 /* Receive-side membership only (group sets): no bind, no send set-up. */

@@ -80,7 +80,17 @@ typedef struct mp_join {
 /* Creates a UDP socket with WSASocket's multipoint flags.  Exactly one
  * control-plane flag (C_ROOT/C_LEAF) and one data-plane flag (D_ROOT/D_LEAF)
  * are required (else WSAEINVAL); rooted planes are WSAEOPNOTSUPP for now.
- * The socket is non-inheritable and never receives groups it did not join. */
+ * The socket is non-inheritable and never receives groups it did not join.
+ * mp_socket_check makes the checks alone (0, or -1 with the code).
+ * Where mp_socket_setup_suffices() is 1 (POSIX), mp_socket_open is the plain
+ * socket(family, SOCK_DGRAM, IPPROTO_UDP), non-inheritable, then
+ * mp_socket_setup: a binding may let its runtime make the socket (CPython
+ * then skips the getsockname it makes to check an adopted descriptor) and
+ * set it up with mp_socket_setup, after mp_socket_check of the same
+ * arguments.  Where it is 0 (Windows) only mp_socket_open makes one. */
+int mp_socket_check(int family, int type, int proto, unsigned long flags);
+int mp_socket_setup_suffices(void);
+int mp_socket_setup(mp_sock_t s, int family);
 int mp_socket_open(int family, int type, int proto, unsigned long flags,
                    mp_sock_t *out);
 

@@ -67,21 +67,42 @@ cdef object _SOCK_DGRAM = _stdsocket_mod.SOCK_DGRAM
 cdef object _IPPROTO_UDP = _stdsocket_mod.IPPROTO_UDP
 
 
+# POSIX: CPython's socket.socket() makes the very socket mp_socket_open
+# would, so init_socket lets it, and sets the socket up in C afterwards:
+# an adopted descriptor would cost a getsockname in socket.socket's check.
+cdef bint _SETUP_SUFFICES = mp_socket_setup_suffices()
+
+
 def init_socket(sock, family, type, proto, flags):
     """Makes ``sock`` (a MultipointSocket, not yet initialised) a new
-    multipoint socket: the descriptor from socket_open, socket.socket's own
-    initialisation, a fresh SocketState.  In C because one socket per group
-    makes this a hot path."""
-    fd = socket_open(family, type, proto, flags)
-    try:
-        # Windows' socket() cannot ask an unbound socket its family.
-        _csock_init(sock, family, _SOCK_DGRAM, _IPPROTO_UDP, fd)
-    except BaseException:
-        _stdsocket_mod.close(fd)
-        raise
+    multipoint socket: the arguments checked as WSASocket checks them, the
+    descriptor (mp_socket_open, or socket.socket's own call where that is
+    the same), socket.socket's own initialisation, mp_socket_setup, a fresh
+    SocketState.  In C because one socket per group makes this a hot path."""
+    cdef int args[3]
+    cdef unsigned long f = 0
+    cdef mp_sock_t s = MP_INVALID_SOCKET
+    _socket_check(family, type, proto, flags, args, &f)
+    if _SETUP_SUFFICES:
+        _csock_init(sock, args[0], _SOCK_DGRAM, _IPPROTO_UDP)
+        if mp_socket_setup(<mp_sock_t>_std_fileno(sock), args[0]) < 0:
+            try:
+                _raise("WSASocket")
+            finally:
+                _csocket_mod.socket.close(sock)
+    else:
+        if mp_socket_open(args[0], args[1], args[2], f, &s) < 0:
+            _raise("WSASocket")
+        fd = <long long>s
+        try:
+            # Windows' socket() cannot ask an unbound socket its family.
+            _csock_init(sock, args[0], _SOCK_DGRAM, _IPPROTO_UDP, fd)
+        except BaseException:
+            _stdsocket_mod.close(fd)
+            raise
     sock._io_refs = 0                 # what socket.socket.__init__ sets after it
     sock._closed = False
-    sock._mp = SocketState(family, flags, MP_BOUND_NO)
+    sock._mp = SocketState(args[0], f, MP_BOUND_NO)
 
 
 def new_socket(cls, family, type, proto, flags):

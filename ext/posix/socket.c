@@ -8,23 +8,38 @@
 
 int mp__socket_open(int family, mp_sock_t *out)
 {
-    int one = 1;
     int fd = mp__os_udp_socket(family);
 
     if (fd < 0)
         return -1;
-    /* Several receivers of one group on one port, as SO_REUSEADDR gives
-     * Winsock multicast receivers; an IPv6 socket speaks IPv6 only. */
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        (family == AF_INET6 &&
-         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
-        mp__os_crosstalk_off(fd, family) < 0) {
+    if (mp__socket_setup(fd, family) < 0) {
         int saved = errno;
         close(fd);
         errno = saved;
         return -1;
     }
     *out = fd;
+    return 0;
+}
+
+/* mp__os_udp_socket is socket(family, SOCK_DGRAM, IPPROTO_UDP), made
+ * non-inheritable: the call CPython's socket.socket() makes. */
+int mp__socket_setup_suffices(void)
+{
+    return 1;
+}
+
+int mp__socket_setup(mp_sock_t fd, int family)
+{
+    int one = 1;
+
+    /* Several receivers of one group on one port, as SO_REUSEADDR gives
+     * Winsock multicast receivers; an IPv6 socket speaks IPv6 only. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        (family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+        mp__os_crosstalk_off(fd, family) < 0)
+        return -1;
     return 0;
 }
 

@@ -28,18 +28,34 @@ static int provider_is_multipoint(SOCKET s)
 
 /* WSASocket with the non-rooted multipoint flags (common.c accepted only
  * C_LEAF|D_LEAF), overlapped as every Winsock socket CPython makes, and not
- * inherited by child processes. */
+ * inherited by child processes; then mp__socket_setup. */
 int mp__socket_open(int family, mp_sock_t *out)
 {
-    DWORD one = 1, off = FALSE, bytes = 0;
     SOCKET s;
-    int multipoint;
 
     if (mp__win_startup() < 0)
         return -1;
     s = WSASocketW(family, SOCK_DGRAM, IPPROTO_UDP, NULL, 0, MP_WIN_FLAGS);
     if (s == INVALID_SOCKET)
         return -1;
+    if (mp__socket_setup(s, family) < 0)
+        return fail_closing(s, WSAGetLastError());
+    *out = s;
+    return 0;
+}
+
+/* Only WSASocketW can ask for the multipoint flags: a socket someone else
+ * made is never set up in their place. */
+int mp__socket_setup_suffices(void)
+{
+    return 0;
+}
+
+int mp__socket_setup(mp_sock_t s, int family)
+{
+    DWORD one = 1, off = FALSE, bytes = 0;
+    int multipoint;
+
     /* A provider may accept the flags without honouring them.  Without
      * multipoint support this is not the kind of socket that was asked for:
      * WSAESOCKTNOSUPPORT, WSASocket's "the specified socket type is not
@@ -48,9 +64,11 @@ int mp__socket_open(int family, mp_sock_t *out)
      * that code is also the spec's answer to lpCallerData. */
     multipoint = provider_is_multipoint(s);
     if (multipoint < 0)
-        return fail_closing(s, WSAGetLastError());
-    if (multipoint == 0)
-        return fail_closing(s, WSAESOCKTNOSUPPORT);
+        return -1;
+    if (multipoint == 0) {
+        WSASetLastError(WSAESOCKTNOSUPPORT);
+        return -1;
+    }
     /* Several receivers of one group on one port share it through
      * SO_REUSEADDR, as POSIX does; an IPv6 socket speaks IPv6 only (the
      * Windows default, made explicit).  Windows delivers a group's datagrams
@@ -59,14 +77,13 @@ int mp__socket_open(int family, mp_sock_t *out)
     if (setsockopt(s, SOL_SOCKET, SO_REUSEADDR, (const char *)&one, sizeof(one)) == SOCKET_ERROR ||
         (family == AF_INET6 &&
          setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, (const char *)&one, sizeof(one)) == SOCKET_ERROR))
-        return fail_closing(s, WSAGetLastError());
+        return -1;
     /* Windows reports an ICMP port unreachable for an earlier send as
      * WSAECONNRESET on the next receive of any UDP socket; POSIX reports it
      * only on connected ones.  Turned off so that a receive error means this
      * socket's own failure.  Best effort: a provider without the ioctl
      * keeps its own habit (Wine's is Linux's). */
     WSAIoctl(s, SIO_UDP_CONNRESET, &off, sizeof(off), NULL, 0, &bytes, NULL, NULL);
-    *out = s;
     return 0;
 }
 
