@@ -23,7 +23,7 @@ Cases (µs per group; sockets stay open until the count is reached):
 Every run is its own process in its own private network namespace (made by
 mpoint.lab.netns), so no case meets groups another case left.  Ratios are the
 median over rounds of each round's ratio.  Usage:
-    python benchmarks/bench_recipe.py [--counts 100,1000,5000] [--rounds 5]
+    python benchmarks/bench_recipe.py [--counts 100,1000,10000] [--rounds 5]
 """
 from __future__ import annotations
 
@@ -182,7 +182,7 @@ def run_case(case: str, family: int, count: int) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--counts", default="100,1000,5000")
+    ap.add_argument("--counts", default="100,1000,10000")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--families", default="4,6")
     ap.add_argument("--json", metavar="FILE")

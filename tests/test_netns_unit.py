@@ -368,3 +368,61 @@ facts.update(unchanged=os.readlink("/proc/self/ns/net") == before, current=_netn
     )
     assert "user.max_user_namespaces" in facts["reason"]
     assert facts["unchanged"] and facts["current"]
+
+
+
+def test_renew_gives_a_fresh_multicast_ready_namespace() -> None:
+    """renew(): refused before isolate(); then a namespace that is neither the
+    host's nor the last one, set up as isolate() sets one up (lo up, IPv4 and
+    IPv6 multicast delivered, limits raised), where a group still joined in
+    the last one is not joined; refused while a second thread runs."""
+    facts = run_isolated(
+        """
+        import time
+        try:
+            _netns.renew()
+            facts["before_isolate"] = "allowed"
+        except _netns.IsolationError as exc:
+            facts["before_isolate"] = str(exc)
+        iso = do_isolate()
+        old = v4_receiver("239.7.7.7", socket.if_nametoindex("lo"))
+        new = _netns.renew()
+        here = os.readlink("/proc/self/ns/net")
+        with open("/proc/net/igmp") as f:
+            stale = "070707EF" in f.read()
+        lo = socket.if_nametoindex("lo")
+        rx = v4_receiver("239.7.7.8", lo)
+        v4_send("239.7.7.8", rx.getsockname()[1], "127.0.0.1", b"renewed")
+        v6 = None
+        if new.ipv6:
+            rx6 = v6_receiver("ff15::7:8", lo)
+            v6_send("ff15::7:8", rx6.getsockname()[1], lo, b"renewed6")
+            v6 = recv_payload(rx6, b"renewed6")
+        t = threading.Thread(target=time.sleep, args=(0.5,))
+        t.start()
+        try:
+            _netns.renew()
+            facts["threaded"] = "allowed"
+        except _netns.IsolationError as exc:
+            facts["threaded"] = str(exc)
+        t.join()
+        facts.update(
+            host=iso.host_netns, first=iso.netns, here=here, new=new.netns,
+            env=os.environ.get("MPOINT_NETNS"), current=_netns.current() is new,
+            host_kept=new.host_netns == iso.host_netns, stale=stale,
+            v4=recv_payload(rx, b"renewed"), v6=v6, lo_flags=if_flags("lo"),
+            sysctls=list(new.sysctls), ipv6=new.ipv6,
+        )
+        old.close()
+        """
+    )
+    assert "isolate() first" in facts["before_isolate"]
+    assert facts["here"] == facts["new"] == facts["env"]
+    assert facts["new"] not in (facts["host"], facts["first"])
+    assert facts["host"] == os.readlink("/proc/self/ns/net") and facts["host_kept"]
+    assert facts["current"] and not facts["stale"]
+    assert facts["lo_flags"] & 0x1 and facts["lo_flags"] & 0x1000
+    assert facts["v4"] is True
+    assert facts["v6"] is (True if facts["ipv6"] else None)
+    assert "net.ipv4.igmp_max_memberships" in facts["sysctls"]
+    assert "single-threaded" in facts["threaded"]

@@ -77,7 +77,7 @@ cdef extern from "reference.h" nogil:
     int mp_ref_joins(int family, unsigned short port, const mp_join_t *reqs, size_t n,
                      size_t per_socket, int newest_first, int timestamps, long long out[3])
     int mp_ref_leaf_joins(int family, unsigned short port, const mp_join_t *reqs, size_t n,
-                          long long *out)
+                          int made_in_loop, long long *out)
     long long mp_ref_send_round_robin(mp_sock_t s, const mp_join_t *groups, size_t n, int size,
                                       int duration_ms)
 
@@ -115,15 +115,16 @@ def reference_joins(int family, int port, list groups, size_t per_socket, bint n
     return out[0], out[1], out[2]
 
 
-def reference_leaf_joins(int family, int port, list groups):
-    """C: one socket per group, made beforehand; bind + join each -> ns."""
+def reference_leaf_joins(int family, int port, list groups, bint made_in_loop=False):
+    """C: one socket per group, made beforehand (or in the loop); metadata,
+    bind to the group, join each -> ns."""
     cdef long long out = 0
     cdef mp_join_t *reqs = _group_array(family, groups, port)
     cdef size_t n = len(groups)
     cdef int rc
     try:
         with nogil:
-            rc = mp_ref_leaf_joins(family, <unsigned short>port, reqs, n, &out)
+            rc = mp_ref_leaf_joins(family, <unsigned short>port, reqs, n, made_in_loop, &out)
     finally:
         free(reqs)
     if rc < 0:

@@ -39,13 +39,15 @@ int mp_ref_joins(int family, unsigned short port, const mp_join_t *reqs, size_t 
                  size_t per_socket, int newest_first, int timestamps, long long out[3]);
 
 /* The per-call join of a one-socket-per-group design, as C does it: makes
- * n sockets as mpoint.socket() makes them (SO_REUSEADDR, cross-talk off;
- * not timed), then, as join_leaf does for a receiver-only join, asks each
- * for pktinfo and timestamps, binds it to its group's address and port, and
- * joins reqs[i] on it (timed: *out, ns), then closes them newest first.  -1 with the platform
- * error if a call failed. */
+ * n sockets as mpoint.socket() makes them (SO_REUSEADDR, IPv6-only,
+ * cross-talk off), then, as join_leaf does for a receiver-only join, asks
+ * each for pktinfo and timestamps, binds it to its group's address and port,
+ * and joins reqs[i] on it (timed: *out, ns), then closes them newest first.
+ * made_in_loop: each socket is made inside the timed loop, just before its
+ * join (mpoint.socket().join_leaf(...)); else all before the clock starts.
+ * -1 with the platform error if a call failed. */
 int mp_ref_leaf_joins(int family, unsigned short port, const mp_join_t *reqs, size_t n,
-                      long long *out);
+                      int made_in_loop, long long *out);
 
 /* Sends one datagram of size bytes to each of groups[0..n) in turn from s,
  * for duration_ms; returns datagrams sent or -1. */

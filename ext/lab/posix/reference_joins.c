@@ -127,33 +127,53 @@ static int bind_group(int fd, int family, const mp_join_t *r, unsigned short por
     return bind(fd, (struct sockaddr *)&ss, r->group_len);
 }
 
+/* A socket as mpoint.socket() makes it: SO_REUSEADDR, IPv6-only, cross-talk off. */
+static int leaf_socket(int family)
+{
+    int one = 1, fd = mp__os_udp_socket(family), saved;
+
+    if (fd < 0)
+        return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        (family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+        mp__os_crosstalk_off(fd, family) < 0) {
+        saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
 int mp_ref_leaf_joins(int family, unsigned short port, const mp_join_t *reqs, size_t n,
-                      long long *out)
+                      int made_in_loop, long long *out)
 {
     int *fds = calloc(n ? n : 1, sizeof(*fds));
     size_t i, opened = 0;
-    long long t;
-    int rc = -1, saved, one = 1;
+    long long t = 0;
+    int rc = -1, saved;
 
     if (fds == NULL) {
         errno = ENOBUFS;
         return -1;
     }
-    for (opened = 0; opened < n; opened++) {
-        if ((fds[opened] = mp__os_udp_socket(family)) < 0)
-            goto out;
-        if (setsockopt(fds[opened], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-            mp__os_crosstalk_off(fds[opened], family) < 0) {
-            opened++;
-            goto out;
-        }
-    }
+    if (!made_in_loop)
+        for (opened = 0; opened < n; opened++)
+            if ((fds[opened] = leaf_socket(family)) < 0)
+                goto out;
     t = mono_ns();
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
+        if (made_in_loop) {
+            if ((fds[i] = leaf_socket(family)) < 0)
+                goto out;
+            opened++;
+        }
         if (mp__batch_enable_metadata(fds[i], family) < 0 ||
             bind_group(fds[i], family, &reqs[i], port) < 0 ||
             group_op(fds[i], family, &reqs[i], 1) < 0)
             goto out;
+    }
     *out = mono_ns() - t;
     rc = 0;
 out:

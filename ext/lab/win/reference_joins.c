@@ -104,11 +104,32 @@ out:
     return rc;
 }
 
+/* A socket as mpoint.socket() makes it: SO_REUSEADDR, IPv6-only. */
+static SOCKET leaf_socket(int family)
+{
+    DWORD one = 1;
+    SOCKET s = WSASocketW(family, SOCK_DGRAM, IPPROTO_UDP, NULL, 0,
+                          WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    int saved;
+
+    if (s == INVALID_SOCKET)
+        return s;
+    if (setsockopt(s, SOL_SOCKET, SO_REUSEADDR, (const char *)&one, sizeof(one)) == SOCKET_ERROR ||
+        (family == AF_INET6 &&
+         setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, (const char *)&one, sizeof(one)) == SOCKET_ERROR)) {
+        saved = WSAGetLastError();
+        closesocket(s);
+        WSASetLastError(saved);
+        return INVALID_SOCKET;
+    }
+    return s;
+}
+
 int mp_ref_leaf_joins(int family, unsigned short port, const mp_join_t *reqs, size_t n,
-                      long long *out)
+                      int made_in_loop, long long *out)
 {
     SOCKET *socks;
-    size_t i, opened;
+    size_t i, opened = 0;
     long long t;
     int rc = -1, saved;
 
@@ -118,23 +139,21 @@ int mp_ref_leaf_joins(int family, unsigned short port, const mp_join_t *reqs, si
         WSASetLastError(WSAENOBUFS);
         return -1;
     }
-    for (opened = 0; opened < n; opened++) {
-        DWORD one = 1;
-        socks[opened] = WSASocketW(family, SOCK_DGRAM, IPPROTO_UDP, NULL, 0,
-                                   WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
-        if (socks[opened] == INVALID_SOCKET)
-            goto out;
-        if (setsockopt(socks[opened], SOL_SOCKET, SO_REUSEADDR, (const char *)&one,
-                       sizeof(one)) == SOCKET_ERROR) {
-            opened++;
-            goto out;
-        }
-    }
+    if (!made_in_loop)
+        for (opened = 0; opened < n; opened++)
+            if ((socks[opened] = leaf_socket(family)) == INVALID_SOCKET)
+                goto out;
     t = mono_ns();
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
+        if (made_in_loop) {
+            if ((socks[i] = leaf_socket(family)) == INVALID_SOCKET)
+                goto out;
+            opened++;
+        }
         if (mp__bind_port(socks[i], family, port) < 0 ||
             mp__add_membership(socks[i], family, &reqs[i]) < 0)
             goto out;
+    }
     *out = mono_ns() - t;
     rc = 0;
 out:

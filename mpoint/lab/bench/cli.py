@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--families", type=lambda t: _int_list(t, (4, 6)), default=[4, 6],
                         metavar="4,6", help="address families (default: 4,6)")
     parser.add_argument("--repeat", type=_repeat, default=None, metavar="N",
-                        help="runs per case; the best is reported (default 3)")
+                        help="runs per case; the best is reported (default 5)")
     parser.add_argument("--quick", action="store_true",
                         help="counts 100,1000 and one run (unless given)")
     parser.add_argument("--json", metavar="FILE", help="write every result (raw ns) here")

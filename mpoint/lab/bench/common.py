@@ -11,6 +11,7 @@ from typing import List, Optional, Sequence, Tuple
 
 DEFAULT_COUNTS = (100, 1000, 10000, 20000)
 QUICK_COUNTS = (100, 1000)
+DEFAULT_REPEAT = 5            # runs per case (rounds), more for small counts (runs_for)
 PER = 20                      # memberships per socket in the sharded cases
 CASE_BUDGET_S = 10.0          # a case stops repeating once its runs took this long
 WARM_UP_BELOW = 2000         # runs at most this many groups get an untimed run first
@@ -35,7 +36,7 @@ PORTS = {"join": 32100, "leaf": 32101, "std": 32102, "delay": 32103,
          "recv_mp": 32104, "recv_c": 32105}
 
 # Row names (the JSON keys as well).
-C_ONE, C_PER, C_ONE_PER = "C, one socket", "C, 20 per socket", "C, 1 per socket"
+C_ONE, C_PER, C_ONE_PER = "C, one socket", "C, 20 per socket", "C, 1 per socket, made in the loop"
 C_LEAF = "C, 1 per socket, made beforehand"
 MP_BATCH = "mpoint GroupSet.join_many"
 MP_LEAF = "mpoint join_leaf per call"

@@ -24,17 +24,19 @@ def c_joins(family: int, groups: List[str], per: int, newest: bool) -> List[Samp
     order = "newest" if newest else "oldest"
     if per == 0:
         return [("join", C_ONE, join), ("leave", f"C one socket, {order} first", leave)]
-    if per == 1:
-        return [("join", C_ONE_PER, join)]
     return [("join", C_PER, join), ("leave", f"C 20 per socket, {order} first", leave),
             ("close", f"C 20 per socket, {order} socket first", close)]
 
 
-def c_leaf_joins(family: int, groups: List[str]) -> List[Sample]:
-    """reference_leaf_joins: sockets made first (not timed), then metadata
-    options + bind to the group + join on each (timed) -- what join_leaf does
-    per receiver-only call on an unbound socket."""
-    return [("join", C_LEAF, _reference.reference_leaf_joins(family, PORTS["leaf"], groups))]
+def c_leaf_joins(family: int, groups: List[str], in_loop: bool) -> List[Sample]:
+    """reference_leaf_joins: metadata options + bind to the group + join on
+    each socket of one per group (timed) -- what join_leaf does per
+    receiver-only call on an unbound socket; the sockets made first (not
+    timed), or ``in_loop`` each just before its join (timed), as
+    mpoint.socket().join_leaf(...) does."""
+    row = C_ONE_PER if in_loop else C_LEAF
+    return [("join", row, _reference.reference_leaf_joins(family, PORTS["leaf"], groups,
+                                                          in_loop))]
 
 
 def mp_groupset(family: int, groups: List[str], info: Dict[str, Any]) -> List[Sample]:
