@@ -117,6 +117,8 @@ cdef int _parse_address(int family, object addr, sockaddr_storage *out,
     n = len(<tuple>addr)
     if n >= 2:
         text = _host_text((<tuple>addr)[0])
+        if isinstance((<tuple>addr)[1], bool):
+            raise TypeError("a port must be an int, not bool")
         port = _clamp((<tuple>addr)[1])
     if n >= 3:
         flowinfo = _clamp((<tuple>addr)[2])
@@ -230,6 +232,7 @@ def set_scope(fd, int family, hops):
 
 
 include "wait.pxi"
+include "state.pxi"
 include "batch.pxi"
 include "events.pxi"
 include "sockcalls.pxi"

@@ -37,8 +37,10 @@ int mp_batch_new(size_t max_datagrams, size_t max_size, int metadata, mp_batch_t
     *out = NULL;
     if (n < 1 || n > MP_BATCH_LIMIT || max_size < 1 || max_size > MP_BATCH_LIMIT)
         return mp__fail(MP_WSAEINVAL);
-    if (n > SIZE_MAX / max_size)        /* 4 GiB of data does not fit a 32-bit size_t */
-        return mp__fail(MP_WSAENOBUFS);
+    /* The data area is n * max_size bytes: at most MP_BATCH_MAX_AREA, so a
+     * pair of large arguments is a clear refusal, not a 4 GiB allocation. */
+    if (n > MP_BATCH_MAX_AREA / max_size)
+        return mp__fail(MP_WSAEINVAL);
     b = calloc(1, sizeof(*b));
     if (b == NULL)
         return mp__fail(MP_WSAENOBUFS);

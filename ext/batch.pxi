@@ -22,6 +22,7 @@ cdef extern from "mpoint.h" nogil:
         uint32_t *ifindex
         sockaddr_storage *sources
         sockaddr_storage *groups
+    size_t MP_BATCH_MAX_AREA
     int mp_batch_new(size_t max_datagrams, size_t max_size, int metadata, mp_batch_t **out)
     void mp_batch_free(mp_batch_t *batch)
     int mp_enable_metadata(mp_sock_t s, int family)
@@ -187,6 +188,11 @@ cdef class RecvBatch:
         if not isinstance(metadata, int):
             raise TypeError(f"metadata must be a bool, not {type(metadata).__name__}")
         if mp_batch_new(n, size, 1 if metadata else 0, &self.b) < 0:
+            from mpoint.errors import lookup
+            if lookup(mp_last_error()).name == "WSAEINVAL":
+                _fail("WSAEINVAL", "RecvBatch",
+                      f"max_datagrams={max_datagrams!r}, max_size={max_size!r}: each 1..65536, "
+                      f"and their product (the data area) at most {MP_BATCH_MAX_AREA >> 20} MiB")
             _raise("RecvBatch")
 
     def __dealloc__(self):
@@ -264,37 +270,50 @@ def enable_metadata(fd, int family):
         _raise("enable_metadata")
 
 
+cdef int _recv_loop(mp_sock_t s, RecvBatch batch, _wait_t *w, SocketState st,
+                    str call) except -1:
+    """Receives into batch (not busy; the caller marked it) until a datagram
+    arrives or the time is up -> datagrams received.  With st, the socket's
+    state: its close ends the wait between two slices (WSAENOTSOCK), and
+    the caller holds st busy, so the descriptor s stays open until then."""
+    cdef int n, err, ms
+    while True:
+        with nogil:
+            n = mp_recv_batch(s, batch.b)
+            err = mp_last_error()
+        if n >= 0:
+            return n
+        if not mp_error_is_would_block(err):
+            _wait_check(1, err, call)
+            continue                # EINTR: receive again
+        # Handlers of signals that came while this thread held the GIL
+        # run now, not after a wait they would otherwise not interrupt.
+        PyErr_CheckSignals()
+        ms = _wait_ms(w)
+        if ms == 0:
+            return 0                # the time is up
+        with nogil:
+            n = mp_wait_readable(s, ms)
+            err = mp_last_error()
+        _wait_check(n < 0, err, call)
+        if st is not None and st.closing:
+            _fail("WSAENOTSOCK", call, "the socket was closed while receiving")
+
+
 def recv_batch(fd, RecvBatch batch not None, timeout):
     """Receives what is queued on ``fd`` into ``batch`` (up to its
     max_datagrams) and returns how many datagrams arrived: at least 1, or 0
     if none did within ``timeout`` seconds (None: wait for the first
-    datagram however long it takes; 0: do not wait).  Negative: ValueError."""
-    cdef mp_sock_t s = _handle(fd)
+    datagram however long it takes; 0: do not wait).  Negative: ValueError.
+    The caller keeps fd open meanwhile (MultipointSocket.recv_batch holds
+    its socket busy)."""
     cdef _wait_t w
-    cdef int n, err, ms
     _wait_start(&w, timeout)
+    cdef mp_sock_t s = _handle(fd)
     if batch.busy:
         raise RuntimeError("another recv_batch call is receiving into this RecvBatch")
     batch.busy = True
     try:
-        while True:
-            with nogil:
-                n = mp_recv_batch(s, batch.b)
-                err = mp_last_error()
-            if n >= 0:
-                return n
-            if not mp_error_is_would_block(err):
-                _wait_check(1, err, "recv_batch")
-                continue                # EINTR: receive again
-            # Handlers of signals that came while this thread held the GIL
-            # run now, not after a wait they would otherwise not interrupt.
-            PyErr_CheckSignals()
-            ms = _wait_ms(&w)
-            if ms == 0:
-                return 0                # the time is up
-            with nogil:
-                n = mp_wait_readable(s, ms)
-                err = mp_last_error()
-            _wait_check(n < 0, err, "recv_batch")
+        return _recv_loop(s, batch, &w, None, "recv_batch")
     finally:
         batch.busy = False

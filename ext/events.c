@@ -33,6 +33,7 @@ struct mp_reg {
     unsigned int out_epoch;         /* == set->epoch: has out[out_pos] */
     unsigned int out_pos;
     unsigned char in_use, dirty, queued;
+    unsigned char dropped;          /* mp_evset_drop: report FD_CLOSE once, then remove */
 };
 
 struct mp_evset {
@@ -105,11 +106,8 @@ const char *mp_evset_backend_name(const mp_evset_t *set)
     return set->poller->name;
 }
 
-void mp_evset_close(mp_evset_t *set)
+static void free_set(mp_evset_t *set)
 {
-    if (set == NULL)
-        return;
-    set->poller->close(set->state);
     free(set->regs);
     free(set->free_slots);
     free(set->retiring);
@@ -118,6 +116,25 @@ void mp_evset_close(mp_evset_t *set)
     free(set->ready);
     free(set->out);
     free(set);
+}
+
+void mp_evset_close(mp_evset_t *set)
+{
+    if (set == NULL)
+        return;
+    set->poller->close(set->state);
+    free_set(set);
+}
+
+void mp_evset_forget(mp_evset_t *set)
+{
+    if (set == NULL)
+        return;
+    if (set->poller->forget != NULL)
+        set->poller->forget(set->state);
+    else
+        set->poller->close(set->state);
+    free_set(set);
 }
 
 /* Grows every per-slot array together; all hold at most cap entries. */
@@ -257,6 +274,30 @@ int mp_evset_remove(mp_evset_t *set, unsigned int slot)
     return rc;
 }
 
+int mp_evset_drop(mp_evset_t *set, unsigned int slot)
+{
+    struct mp_reg *r = live(set, slot);
+    int code;
+
+    if (r == NULL)
+        return -1;
+    if (r->watch != 0)
+        (void)set->poller->watch(set->state, r->sock, slot, r->watch, 0);
+    r->watch = 0;
+    r->interest = 0;                /* nothing more fires from the poller */
+    r->armed = 0;
+    r->dropped = 1;
+    mp__set_wsa_error(MP_WSAECONNABORTED);
+    code = mp__last_error();
+    r->posted = MP_FD_CLOSE;
+    r->posted_error[bit_index(MP_FD_CLOSE)] = code;
+    if (!r->queued) {
+        r->queued = 1;
+        set->posted[set->nposted++] = slot;
+    }
+    return 0;
+}
+
 void mp_evset_rearm(mp_evset_t *set, unsigned int slot, unsigned int events)
 {
     struct mp_reg *r;
@@ -391,7 +432,7 @@ int mp_evset_collect(mp_evset_t *set, int nready, const mp_netevents_t **out)
     for (k = 0; k < set->nposted; k++) {
         unsigned int slot = set->posted[k];
         struct mp_reg *r = &set->regs[slot];
-        unsigned int ev = r->posted & r->interest;
+        unsigned int ev = r->posted & (r->dropped ? MP_FD_CLOSE : r->interest);
         r->queued = 0;
         if (r->in_use && ev != 0) {
             mp_netevents_t *o = out_for(set, slot, &n);
@@ -402,6 +443,10 @@ int mp_evset_collect(mp_evset_t *set, int nready, const mp_netevents_t **out)
                     o->errors[b] = r->posted_error[b];
         }
         r->posted = 0;
+        if (r->in_use && r->dropped) {     /* reported: the registration goes */
+            r->in_use = 0;
+            set->retiring[set->nretiring++] = slot;
+        }
     }
     set->nposted = 0;
     *out = set->out;

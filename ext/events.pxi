@@ -15,9 +15,11 @@ cdef extern from "mpoint.h" nogil:
     int mp_evset_open(const char *backend, mp_evset_t **out)
     const char *mp_evset_backend_name(const mp_evset_t *set)
     void mp_evset_close(mp_evset_t *set)
+    void mp_evset_forget(mp_evset_t *set)
     int mp_evset_add(mp_evset_t *set, mp_sock_t s, unsigned int events, unsigned int *slot)
     int mp_evset_modify(mp_evset_t *set, unsigned int slot, unsigned int events)
     int mp_evset_remove(mp_evset_t *set, unsigned int slot)
+    int mp_evset_drop(mp_evset_t *set, unsigned int slot)
     void mp_evset_rearm(mp_evset_t *set, unsigned int slot, unsigned int events)
     int mp_evset_post(mp_evset_t *set, unsigned int slot, unsigned int event, int error)
     unsigned int mp_evset_posted(const mp_evset_t *set, unsigned int slot)
@@ -93,12 +95,39 @@ cdef inline void _set(PyObject *t, Py_ssize_t i, object value):
     PyStructSequence_SetItem(t, i, <PyObject *>value)
 
 
+# Fork: a child inherits the parent's epoll set (its interest list is
+# shared, so a child's removal would remove the parent's registration too)
+# and no kqueue at all.  Every set remembers the process generation it was
+# made in; in a child it is inert (ext/events.pxi, EventCore._live).
+cdef unsigned long _fork_generation = 0
+
+
+def _after_fork_in_child():
+    global _fork_generation
+    _fork_generation += 1
+
+
+import os as _os
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 cdef class EventCore:
     """The C event set (events.c).  mpoint.EventSet subclasses it; sockets
-    are named by slot and ``_socks[slot]`` is the object reported for it."""
+    are named by slot and ``_socks[slot]`` is the object reported for it.
+
+    Lifetime: close() frees the C set and its descriptor at once, or, while
+    wait() runs in another thread, marks the set closed and the wait frees
+    it as it leaves (within one wait slice); every call after close()
+    raises WSAENOTSOCK.  In a child process the set is the parent's: every
+    call that would touch the kernel's registrations raises, and close()
+    only lets go of the child's copy of the descriptor."""
     cdef mp_evset_t *set
     cdef list _socks
     cdef bint waiting
+    cdef bint closed
+    cdef unsigned long generation
+    cdef set _dropped                # slots of sockets closed during a wait
     cdef dict errors_cache
 
     def __cinit__(self, backend=None, *args, **kwargs):
@@ -110,19 +139,48 @@ cdef class EventCore:
         if mp_evset_open(cname, &self.set) < 0:
             _raise("EventSet")
         self._socks = []
+        self._dropped = set()
         self.errors_cache = {}
+        self.generation = _fork_generation
 
     def __dealloc__(self):
-        mp_evset_close(self.set)
+        self._free()
+
+    cdef void _free(self):
+        cdef mp_evset_t *gone = self.set
+        self.set = NULL
+        if self.generation != _fork_generation:
+            mp_evset_forget(gone)
+        else:
+            mp_evset_close(gone)
+
+    cdef int _live(self, str call) except -1:
+        """Raises unless the set is open and this process's own."""
+        if self.closed:
+            _fail("WSAENOTSOCK", call, "the EventSet is closed")
+        if self.generation != _fork_generation:
+            raise RuntimeError(f"EventSet.{call}: this set belongs to the parent process "
+                               "(it was inherited by fork); make a new EventSet here")
+        return 0
+
+    @property
+    def inherited(self):
+        """True in a child process for a set its parent made."""
+        return self.generation != _fork_generation
 
     @property
     def backend(self):
         """The poller behind this set: "epoll", "kqueue" or "poll"."""
+        if self.set == NULL:
+            _fail("WSAENOTSOCK", "backend", "the EventSet is closed")
         return mp_evset_backend_name(self.set).decode()
 
     def _add(self, sock, fd, events):
         cdef unsigned int slot
-        if mp_evset_add(self.set, _handle(fd), _events(events), &slot) < 0:
+        cdef unsigned int ev = _events(events)
+        cdef mp_sock_t s = _handle(fd)
+        self._live("register")
+        if mp_evset_add(self.set, s, ev, &slot) < 0:
             _raise("WSAEventSelect")
         while len(self._socks) <= slot:
             self._socks.append(None)
@@ -130,33 +188,64 @@ cdef class EventCore:
         return slot
 
     def _modify(self, unsigned int slot, events):
-        if mp_evset_modify(self.set, slot, _events(events)) < 0:
+        cdef unsigned int ev = _events(events)
+        self._live("modify")
+        if mp_evset_modify(self.set, slot, ev) < 0:
             _raise("WSAEventSelect")
 
-    def _remove(self, unsigned int slot):
+    def _remove(self, unsigned int slot, bint closing=False):
+        """Ends a registration.  closing: its socket is about to close; a
+        wait() running in another thread then reports it as FD_CLOSE."""
+        if self.closed or self.generation != _fork_generation:
+            self._socks[slot] = None      # the kernel's list is not ours to change
+            return
+        if closing and self.waiting:
+            if mp_evset_drop(self.set, slot) < 0:
+                _raise("WSAEventSelect")
+            self._dropped.add(slot)       # _socks[slot] stays until reported
+            return
         self._socks[slot] = None
-        if mp_evset_remove(self.set, slot) < 0:
-            _raise("WSAEventSelect")
+        # The registration is gone even when the poller complains: a socket
+        # closed behind the set's back has already left the kernel's list.
+        mp_evset_remove(self.set, slot)
+
+    def _close(self):
+        """The set's end (EventSet.close, after every socket left it)."""
+        if self.closed:
+            return
+        self.closed = True
+        if not self.waiting:
+            self._free()
 
     def _post(self, unsigned int slot, unsigned int event, int error):
+        self._live("post")
         if mp_evset_post(self.set, slot, event, error) < 0:
             _raise("FD_CONNECT")
 
     def _rearm(self, unsigned int slot, unsigned int events):
-        mp_evset_rearm(self.set, slot, events)
+        if self.set != NULL and not self.closed:
+            mp_evset_rearm(self.set, slot, events)
+
+    def _check(self, str call):
+        self._live(call)
 
     def _posted(self, unsigned int slot):
+        if self.set == NULL or self.closed:
+            return 0
         return mp_evset_posted(self.set, slot)
 
     def wait(self, timeout=None):
         """Blocks until an event fires or ``timeout`` seconds pass (None:
         forever) and returns [NetworkEvents(sock, events, errors), ...], each
-        ready socket at most once."""
+        ready socket at most once.  A registered socket closed meanwhile (by
+        another thread) is reported as FD_CLOSE with WSAECONNABORTED; the set
+        closed meanwhile ends the wait with WSAENOTSOCK."""
         cdef _wait_t w
         cdef int ms, n, i
         cdef const mp_netevents_t *out
         cdef list result
         _wait_start(&w, timeout)
+        self._live("wait")
         if self.waiting:
             raise RuntimeError("EventSet.wait() is already running in another thread")
         self.waiting = True
@@ -166,6 +255,8 @@ cdef class EventCore:
                 mp_evset_prepare(self.set, &ms)
                 with nogil:
                     n = mp_evset_poll(self.set, ms)
+                if self.closed:
+                    _fail("WSAENOTSOCK", "wait", "the EventSet was closed while waiting")
                 if n < 0:
                     _wait_check(1, mp_last_error(), "wait")
                     n = 0
@@ -178,9 +269,16 @@ cdef class EventCore:
             result = []
             for i in range(n):
                 result.append(self._result(&out[i]))
+            if self._dropped:                 # reported now: the collect removed them
+                for i in range(n):
+                    if out[i].slot in self._dropped:
+                        self._dropped.discard(out[i].slot)
+                        self._socks[out[i].slot] = None
             return result
         finally:
             self.waiting = False
+            if self.closed and self.set != NULL:
+                self._free()
 
     cdef object _result(self, const mp_netevents_t *o):
         cdef int b

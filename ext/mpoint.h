@@ -44,6 +44,7 @@
 #define MP_WSAEISCONN           10056
 #define MP_WSAENOTCONN          10057
 #define MP_WSAENOBUFS           10055
+#define MP_WSAECONNABORTED      10053
 
 #define MP_INVALID_SOCKET ((mp_sock_t)-1)
 
@@ -184,10 +185,20 @@ const char *mp_evset_backend(int i);
 int mp_evset_open(const char *backend, mp_evset_t **out);
 const char *mp_evset_backend_name(const mp_evset_t *set);
 void mp_evset_close(mp_evset_t *set);
+/* mp_evset_close in a child process after fork(), for a set the parent
+ * made: frees it without changing anything the parent's set shares. */
+void mp_evset_forget(mp_evset_t *set);
 /* events: FD_* bits (unknown bits: WSAEINVAL).  *slot names the registration. */
 int mp_evset_add(mp_evset_t *set, mp_sock_t s, unsigned int events, unsigned int *slot);
 int mp_evset_modify(mp_evset_t *set, unsigned int slot, unsigned int events);
 int mp_evset_remove(mp_evset_t *set, unsigned int slot);
+/* The socket of slot is about to close while a wait may be running: it
+ * leaves the poller now (its descriptor must not be watched once closed)
+ * and the registration stays, watching nothing, with FD_CLOSE posted
+ * (WSAECONNABORTED) whatever it was registered for, so that the running
+ * wait reports it once (the local close ends that wait); the collect that
+ * reports it removes the registration. */
+int mp_evset_drop(mp_evset_t *set, unsigned int slot);
 /* A re-enabling function was called: a receive (FD_READ), a send that would
  * block (FD_WRITE). */
 void mp_evset_rearm(mp_evset_t *set, unsigned int slot, unsigned int events);
@@ -227,8 +238,10 @@ typedef struct mp_batch {
     void *platform;                     /* the platform file's scratch */
 } mp_batch_t;
 
-/* max_datagrams in 1..65536, max_size in 1..65536, else WSAEINVAL;
+/* max_datagrams in 1..65536, max_size in 1..65536 and their product (the
+ * data area, bytes) at most MP_BATCH_MAX_AREA (64 MiB), else WSAEINVAL;
  * out of memory: WSAENOBUFS. */
+#define MP_BATCH_MAX_AREA ((size_t)64 << 20)
 int mp_batch_new(size_t max_datagrams, size_t max_size, int metadata, mp_batch_t **out);
 void mp_batch_free(mp_batch_t *batch);
 /* Asks the kernel for what metadata needs (IP_PKTINFO or IPV6_RECVPKTINFO,

@@ -42,6 +42,12 @@ typedef struct mp_poller {
     /* Blocks up to timeout_ms (-1: forever); fills ready, returns the count
      * or -1 with the platform error (EINTR included). */
     int (*wait)(void *state, int timeout_ms, mp_ready_t *ready, int max_ready);
+    /* Optional: frees the state in a child process after fork(), where the
+     * poller's kernel object may not be the child's (kqueue is not
+     * inherited, and its descriptor number may already name another file).
+     * NULL: close() is right in a child too (an epoll descriptor is the
+     * child's own copy: closing it never changes the interest list). */
+    void (*forget)(void *state);
 } mp_poller_t;
 
 /* The pollers of this OS, best first, NULL-terminated (linux.c, darwin.c). */

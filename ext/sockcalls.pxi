@@ -22,45 +22,6 @@ cdef object _std_sendmsg = getattr(_std, "sendmsg", None)
 cdef object _std_bind = _std.bind
 cdef object _std_fileno = _std.fileno
 
-cdef extern from "mpoint.h":
-    int MP_BOUND_ASK, MP_BOUND_NO, MP_BOUND_YES
-
-BOUND_ASK = MP_BOUND_ASK
-
-
-cdef class SocketState:
-    """What makes a socket multipoint, owned in one place: its WSASocket
-    flags and family, the session it joined (name, JL_* role, how), the
-    destination of send(), whether metadata is on, its EventSet registration
-    and what is known of its local address."""
-    cdef readonly int family
-    cdef readonly unsigned long flags
-    cdef readonly object joined          # the name joined, or None
-    cdef readonly unsigned int join_flags    # JL_* role; 0: not joined
-    cdef readonly int join_method        # MP_JOINED_*; -1: not joined
-    cdef readonly object dest            # send()'s destination (JL_BOTH), or None
-    cdef readonly bint metadata          # pktinfo and timestamps asked for
-    cdef public object reg               # (EventSet, slot), or None
-    cdef int bound                       # MP_BOUND_*
-
-    def __cinit__(self, int family, unsigned long flags, int bound):
-        self.family = family
-        self.flags = flags
-        self.join_method = -1
-        self.bound = bound
-
-    cdef void joined_as(self, object name, unsigned int flags, int how):
-        """The bookkeeping after a successful join, once for every path."""
-        self.joined = name
-        self.join_flags = flags
-        self.join_method = how
-        if flags != MP_JL_SENDER_ONLY:
-            self.metadata = True         # mp_join_leaf asked before the membership
-            self.bound = MP_BOUND_YES
-        if flags == MP_JL_BOTH:
-            self.dest = name
-
-
 import _socket as _csocket_mod
 cdef object _csock_init = _csocket_mod.socket.__init__
 cdef object _SOCK_DGRAM = _stdsocket_mod.SOCK_DGRAM
@@ -212,20 +173,77 @@ def sock_recv_batch(self, RecvBatch batch not None, timeout=None):
     before then reports what the kernel recorded without being asked, the
     rest unknown (``ifindex`` 0, ``timestamp_ns`` None)."""
     cdef SocketState st = _state(self)
-    cdef double secs
-    if timeout is None:
-        timeout = self.gettimeout()
-    elif not isinstance(timeout, (bool, float)):
-        # Converted as _wait_start converts it (__float__ / __index__, never a
-        # str), and before fileno is read: caller code may close the socket.
-        secs = timeout
-        timeout = secs
+    cdef _wait_t w
+    cdef long long fd
+    # 1. The timeout converted (caller code: __float__, __index__, or a
+    #    gettimeout override), before the descriptor is read.
+    _wait_start(&w, self.gettimeout() if timeout is None else timeout)
+    # 2. The descriptor as it is now, held open by the busy count.
     fd = _std_fileno(self)
-    if batch.metadata and not st.metadata:
+    if fd < 0 or st.closing:
+        _fail("WSAENOTSOCK", "recv_batch", "the socket is closed")
+    if batch.busy:
+        raise RuntimeError("another recv_batch call is receiving into this RecvBatch")
+    if batch.b.metadata and not st.metadata:
         enable_metadata(fd, st.family)
         st.metadata = True
     _rearm(st, MP_FD_READ)
-    return recv_batch(fd, batch, timeout)
+    batch.busy = True
+    st.busy += 1
+    try:
+        return _recv_loop(<mp_sock_t>fd, batch, &w, st, "recv_batch")
+    finally:
+        batch.busy = False
+        _release(st)
+
+
+cdef int _release(SocketState st) except -1:
+    """A busy call leaves; the last one closes a descriptor that close()
+    handed over meanwhile."""
+    cdef long long fd
+    st.busy -= 1
+    if st.busy == 0 and st.deferred_fd >= 0:
+        fd = st.deferred_fd
+        st.deferred_fd = -1
+        _csocket_mod.close(fd)
+    return 0
+
+
+def sock_check_idle(self, str call):
+    """WSAEINPROGRESS while a blocking call holds the socket busy."""
+    if _state(self).busy:
+        _fail("WSAEINPROGRESS", call, "another thread blocks in recv_batch on this socket")
+
+
+def sock_check_adopted(self):
+    """A descriptor handed to MultipointSocket(fileno=...) must be a UDP
+    socket of IPv4 or IPv6: refused otherwise (WSAESOCKTNOSUPPORT or
+    WSAEAFNOSUPPORT), and left open, still the caller's."""
+    family = self.family
+    kind = self.getsockopt(_stdsocket_mod.SOL_SOCKET, _stdsocket_mod.SO_TYPE)
+    if family not in (_stdsocket_mod.AF_INET, _stdsocket_mod.AF_INET6) or \
+            kind != _SOCK_DGRAM:
+        _csocket_mod.socket.detach(self)
+        if kind != _SOCK_DGRAM:
+            _fail("WSAESOCKTNOSUPPORT", "MultipointSocket",
+                  f"descriptor of socket type {kind}: a multipoint socket is UDP (SOCK_DGRAM)")
+        _fail("WSAEAFNOSUPPORT", "MultipointSocket",
+              f"descriptor of family {family}: a multipoint socket is AF_INET or AF_INET6")
+
+
+def sock_real_close(self):
+    """MultipointSocket._real_close, the one place where socket.socket
+    closes its descriptor: with a blocking call still on it (busy), the
+    socket is closed at once (fileno() is -1, new calls fail) and marked
+    closing, which ends that call within one wait slice; the descriptor
+    itself is closed when the last such call leaves."""
+    cdef SocketState st = _state(self)
+    if st.busy:
+        st.closing = True
+        st.deferred_fd = _csocket_mod.socket.detach(self)
+    else:
+        st.closing = True
+        _csocket_mod.socket.close(self)
 
 
 # -- WSAJoinLeaf -------------------------------------------------------------

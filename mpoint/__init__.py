@@ -3,6 +3,8 @@ WSAJoinLeaf.  ``mpoint.socket()`` makes a multipoint socket; its
 ``join_leaf()`` joins a session as sender, receiver or both."""
 from __future__ import annotations
 
+from typing import Any
+
 from . import errors
 from ._core import Datagram, RecvBatch
 from .multipoint_socket import DEFAULT_FLAGS, MultipointSocket, socket
@@ -39,6 +41,15 @@ from .events import (
 )
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """``mpoint.aio`` after a plain ``import mpoint`` (asyncio is imported
+    only when it is first used)."""
+    if name == "aio":
+        import importlib
+        return importlib.import_module(".aio", __name__)
+    raise AttributeError(f"module 'mpoint' has no attribute {name!r}")
 
 __all__ = [
     "DEFAULT_FLAGS", "JL_BOTH", "JL_RECEIVER_ONLY", "JL_SENDER_ONLY", "JoinFlag",

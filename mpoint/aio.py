@@ -123,9 +123,26 @@ class BatchDatagramTransport(asyncio.DatagramTransport):
         loop.call_soon(self._start)
 
     def _start(self) -> None:
-        if not self._closing:
-            self._readiness = _Readiness(self._loop, self._sock, self._on_readable,
-                                         self._on_writable)
+        if self._closing:
+            return
+        problem: Optional[OSError] = None
+        if self._sock.fileno() != self._fd:        # closed (or detached) before the start
+            problem = errors.from_code("WSAENOTSOCK", "create_datagram_endpoint",
+                                       "the socket was closed before the transport started")
+        else:
+            try:
+                self._readiness = _Readiness(self._loop, self._sock, self._on_readable,
+                                             self._on_writable)
+            except (OSError, ValueError) as exc:
+                problem = exc if isinstance(exc, OSError) else errors.from_code(
+                    "WSAENOTSOCK", "create_datagram_endpoint", str(exc))
+        if problem is not None:
+            # The protocol hears of it as of any transport's failure: no
+            # exception escapes into the loop.
+            self._closing = True
+            self._outgoing.clear()
+            self._protocol.error_received(problem)
+            self._loop.call_soon(self._protocol.connection_lost, problem)
 
     # -- receiving --------------------------------------------------------
     def _on_readable(self) -> None:
@@ -226,6 +243,8 @@ async def create_datagram_endpoint(
     64 datagrams of 2 KiB with metadata)."""
     if not isinstance(sock, MultipointSocket):
         raise TypeError(f"sock must be an mpoint socket, not {type(sock).__name__}")
+    if sock.fileno() < 0:
+        raise errors.from_code("WSAENOTSOCK", "create_datagram_endpoint", "the socket is closed")
     loop = asyncio.get_running_loop()
     protocol = protocol_factory()
     transport = BatchDatagramTransport(loop, sock, protocol,

@@ -20,8 +20,17 @@ errors)`` -- WSAEnumNetworkEvents' ``lNetworkEvents`` and ``iErrorCode[]``
 Backends: ``epoll`` (Linux, the default there), ``kqueue`` (macOS), ``poll``
 (everywhere; O(sockets) per wait).  ``wait`` releases the GIL while it
 blocks; signals interrupt it as PEP 475 says.  A socket closed while
-registered leaves the set first.  One thread waits at a time; others may
-register and unregister meanwhile.
+registered leaves the set first; a ``wait`` running meanwhile in another
+thread reports it once as ``FD_CLOSE`` with WSAECONNABORTED, so a close
+always wakes the waiter.  One thread waits at a time; others may register,
+unregister and close sockets meanwhile, and ``close()`` the set, which ends
+a running ``wait`` with WSAENOTSOCK.
+
+Fork: a child process inherits no usable set.  For a set the parent made,
+``register``, ``modify``, ``wait`` and ``backend`` changes raise
+RuntimeError in the child (``inherited`` is True), and ``unregister``,
+``close`` and closing the child's copies of its sockets change nothing in
+the parent's set; make a new EventSet in the child.
 """
 from __future__ import annotations
 
@@ -106,13 +115,17 @@ class EventSet(_core.EventCore):
         from .multipoint_socket import MultipointSocket
         if not isinstance(sock, MultipointSocket):
             raise TypeError(f"EventSet takes mpoint sockets, not {type(sock).__name__}")
+        self._check("register")
         if sock in self._slots:
             self.modify(sock, events)
             return
+        fd = sock.fileno()
+        if fd < 0:
+            raise errors.from_code("WSAENOTSOCK", "WSAEventSelect", "the socket is closed")
         if sock._mp.reg is not None:
             sock._mp.reg[0].unregister(sock)
         sock.setblocking(False)
-        slot = self._add(sock, sock.fileno(), events)
+        slot = self._add(sock, fd, events)
         self._slots[sock] = slot
         sock._mp.reg = (self, slot)
 
@@ -122,14 +135,29 @@ class EventSet(_core.EventCore):
 
     def unregister(self, sock: "MultipointSocket") -> None:
         """Stops watching ``sock`` (it stays non-blocking, as in Winsock)."""
+        self._leave(sock, False)
+
+    def _closing(self, sock: "MultipointSocket") -> None:
+        """``sock`` is closing: it leaves the set, and a wait() running in
+        another thread reports it once as FD_CLOSE (WSAECONNABORTED)."""
+        self._leave(sock, True)
+
+    def _leave(self, sock: "MultipointSocket", closing: bool) -> None:
         slot = self._slot(sock)
         del self._slots[sock]
         sock._mp.reg = None
-        self._remove(slot)
+        self._remove(slot, closing)
 
     def close(self) -> None:
-        for sock in list(self._slots):
-            self.unregister(sock)
+        """Every socket leaves the set, then the set's memory and descriptor
+        are freed (at once, or by a wait() running in another thread as it
+        ends, within one wait slice).  Every call afterwards raises
+        WSAENOTSOCK; closing again does nothing."""
+        try:
+            for sock in list(self._slots):
+                self._leave(sock, False)
+        finally:
+            self._close()
 
     def __enter__(self) -> "EventSet":
         return self

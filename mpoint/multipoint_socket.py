@@ -44,6 +44,7 @@ class MultipointSocket(_stdsocket.socket):
         else:   # dup() and friends: an existing descriptor, default roles
             super().__init__(family, type, proto, fileno)
             self._mp = _core.SocketState(self.family, DEFAULT_FLAGS, _BOUND_ASK)
+            _core.sock_check_adopted(self)
 
     # -- roles ------------------------------------------------------------
     @property
@@ -117,13 +118,26 @@ class MultipointSocket(_stdsocket.socket):
         sendmsg = _core.sock_sendmsg
 
     def close(self) -> None:
-        """Closes the socket, leaving its session and its EventSet first."""
+        """Closes the socket, leaving its session and its EventSet first
+        (the descriptor is closed even if leaving the set fails).  A
+        ``recv_batch`` blocked on it in another thread ends within one wait
+        slice (100 ms) with WSAENOTSOCK; its descriptor stays open until
+        then, so its number cannot be reused under it."""
         reg = self._mp.reg
-        if reg is not None:
-            reg[0].unregister(self)
-        super().close()
+        try:
+            if reg is not None:
+                reg[0]._closing(self)
+        finally:
+            super().close()
+
+    def _real_close(self, _ss: Any = None) -> None:     # socket.socket's one closing call
+        _core.sock_real_close(self)
 
     def detach(self) -> int:
+        """socket.detach: leaves its EventSet and hands the descriptor over.
+        Refused (WSAEINPROGRESS) while another thread blocks in
+        ``recv_batch`` on it: that call still uses the descriptor."""
+        _core.sock_check_idle(self, "detach")
         reg = self._mp.reg
         if reg is not None:
             reg[0].unregister(self)

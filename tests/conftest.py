@@ -22,12 +22,12 @@ import dataclasses
 import itertools
 import socket
 import sys
-from typing import Dict, Optional
+from typing import Dict, Iterator, Optional
 
 import pytest
 
 import support
-from mpoint import _core
+from mpoint import EventSet, _core
 from mpoint.lab import netns as _netns
 from mpoint.multipoint_socket import MultipointSocket
 from support import ADDR, new_group
@@ -159,6 +159,19 @@ def group(family: int) -> str:
     return new_group(family)
 
 
+
+
+@pytest.fixture(params=EventSet.backends())
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each event-set backend of this build."""
+    return str(request.param)
+
+
+@pytest.fixture
+def evset(backend: str) -> Iterator[EventSet]:
+    with EventSet(backend) as es:
+        assert es.backend == backend
+        yield es
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 
@@ -17,18 +17,6 @@ import mpoint
 from mpoint import FD, JL_RECEIVER_ONLY, JL_SENDER_ONLY, EventSet, errors
 import support
 from support import new_group
-
-
-@pytest.fixture(params=EventSet.backends())
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def evset(backend: str) -> Iterator[EventSet]:
-    with EventSet(backend) as es:
-        assert es.backend == backend
-        yield es
 
 
 def pair(family: int, group: str, port: int) -> Any:

@@ -72,4 +72,4 @@ static int ep_wait(void *state, int timeout_ms, mp_ready_t *ready, int max_ready
     return n;
 }
 
-const mp_poller_t mp__poller_epoll = {"epoll", ep_open, ep_close, ep_watch, NULL, ep_wait};
+const mp_poller_t mp__poller_epoll = {"epoll", ep_open, ep_close, ep_watch, NULL, ep_wait, NULL};

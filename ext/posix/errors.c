@@ -20,6 +20,7 @@ void mp__set_wsa_error(int wsa_code)
         {MP_WSAEISCONN, EISCONN},
         {MP_WSAENOTCONN, ENOTCONN},
         {MP_WSAENOBUFS, ENOBUFS},
+        {MP_WSAECONNABORTED, ECONNABORTED},
     };
     size_t i;
 

@@ -41,6 +41,15 @@ static void kq_close(void *state)
     free(st);
 }
 
+/* "The queue is not inherited by a child created with fork(2)" (kqueue(2)):
+ * in a child st->kq names no queue, maybe another file; only memory goes. */
+static void kq_forget(void *state)
+{
+    kq_state *st = state;
+    free(st->events);
+    free(st);
+}
+
 /* One filter per direction: EVFILT_READ also reports EOF (hang-up). */
 static int kq_watch(void *state, mp_sock_t s, unsigned int slot, unsigned int before,
                     unsigned int after)
@@ -81,4 +90,4 @@ static int kq_wait(void *state, int timeout_ms, mp_ready_t *ready, int max_ready
     return n;
 }
 
-const mp_poller_t mp__poller_kqueue = {"kqueue", kq_open, kq_close, kq_watch, NULL, kq_wait};
+const mp_poller_t mp__poller_kqueue = {"kqueue", kq_open, kq_close, kq_watch, NULL, kq_wait, kq_forget};

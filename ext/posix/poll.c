@@ -123,4 +123,4 @@ static int pl_wait(void *state, int timeout_ms, mp_ready_t *ready, int max_ready
     return got;
 }
 
-const mp_poller_t mp__poller_poll = {"poll", pl_open, pl_close, pl_watch, pl_sync, pl_wait};
+const mp_poller_t mp__poller_poll = {"poll", pl_open, pl_close, pl_watch, pl_sync, pl_wait, NULL};

@@ -449,4 +449,4 @@ static int we_wait(void *state, int timeout_ms, mp_ready_t *ready, int max_ready
     }
 }
 
-const mp_poller_t mp__poller_wsaevent = {"wsaevent", we_open, we_close, we_watch, NULL, we_wait};
+const mp_poller_t mp__poller_wsaevent = {"wsaevent", we_open, we_close, we_watch, NULL, we_wait, NULL};

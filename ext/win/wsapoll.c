@@ -141,4 +141,4 @@ static int wp_wait(void *state, int timeout_ms, mp_ready_t *ready, int max_ready
     return got;
 }
 
-const mp_poller_t mp__poller_wsapoll = {"wsapoll", wp_open, wp_close, wp_watch, wp_sync, wp_wait};
+const mp_poller_t mp__poller_wsapoll = {"wsapoll", wp_open, wp_close, wp_watch, wp_sync, wp_wait, NULL};

@@ -160,6 +160,11 @@ def renew() -> Isolation:
     if _cache is None:
         raise IsolationError("renew() needs isolate() first")
     _check_still_inside(_cache)
+    # A thread just joined may still be leaving the kernel's task list.
+    deadline = time.monotonic() + 1.0
+    while (threading.active_count() == 1 and len(os.listdir("/proc/self/task")) > 1
+           and time.monotonic() < deadline):
+        time.sleep(0.005)
     _check_single_threaded()
     old = _cache.netns
     try:
