@@ -45,7 +45,11 @@ WSA_FLAG_NO_HANDLE_INHERIT = MP_WSA_FLAG_NO_HANDLE_INHERIT
 
 cdef int _raise(str call) except -1:
     """Raises the mpoint exception for the platform's last error code."""
-    cdef int code = mp_last_error()
+    return _raise_code(mp_last_error(), call)
+
+
+cdef int _raise_code(int code, str call) except -1:
+    """_raise for a code read earlier (before calls that may overwrite it)."""
     from mpoint.errors import from_code   # the table lives in Python
     raise from_code(code, call)
 

@@ -17,7 +17,13 @@
  *
  * Concurrency: every entry point takes gs->lock, except that recv drops it
  * around the blocking poll; the caller may release its own lock (the GIL)
- * around any of them.
+ * around any of them.  A join or leave holds gs->lock for its whole batch
+ * (a leave's table positions must not move under it), so the closing flag
+ * has a lock of its own, gs->flag_lock, taken alone by mp_groupset_shutdown
+ * and inside gs->lock by the loops (never the other way round): the loops
+ * read it once per member and per shard they open, recv on entry.
+ * mp_groupset_close frees; its caller makes sure no call runs or starts
+ * (the binding counts the calls in progress: groupset.pxi).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +67,8 @@ struct mp_groupset {
     unsigned int ifindex, per_socket;
     int shared;                          /* a shared receiver: shard 0 */
     mp_mutex_t lock;
+    mp_mutex_t flag_lock;                /* guards closing alone */
+    int closing;                         /* mp_groupset_shutdown was called */
     mp_evset_t *events;
     shard_t *shards;
     size_t nshards, cap_shards;
@@ -81,6 +89,17 @@ static int code_of(int wsa)
 {
     mp__set_wsa_error(wsa);
     return mp__last_error();
+}
+
+/* Whether mp_groupset_shutdown was called (any thread, any time). */
+static int is_closing(mp_groupset_t *gs)
+{
+    int c;
+
+    mp_mutex_lock(&gs->flag_lock);
+    c = gs->closing;
+    mp_mutex_unlock(&gs->flag_lock);
+    return c;
 }
 
 /* ---- keys and the table ------------------------------------------------- */
@@ -426,7 +445,7 @@ static void open_shards(mp_groupset_t *gs, size_t n)
     if (n <= room || gs->nroomy != 0)
         return;
     want = (n - room + gs->per_socket - 1) / gs->per_socket;
-    for (i = 0; i < want; i++)
+    for (i = 0; i < want && !is_closing(gs); i++)
         if (new_shard(gs, !gs->shared, &si) != 0)
             break;
     for (i = gs->nshards; i > first; i--) {      /* newest at the bottom */
@@ -463,6 +482,7 @@ int mp_groupset_open(int family, unsigned short port, unsigned int ifindex,
     gs->per_socket = per_socket;
     gs->shared = shared_receiver != 0;
     mp_mutex_init(&gs->lock);
+    mp_mutex_init(&gs->flag_lock);
     if (gs->shared && (err = new_shard(gs, 1, &receiver)) != 0) {
         mp_groupset_close(gs);
         mp__restore_error(err);
@@ -472,6 +492,15 @@ int mp_groupset_open(int family, unsigned short port, unsigned int ifindex,
         gs->shards[0].listed = 1;               /* never among the roomy */
     *out = gs;
     return 0;
+}
+
+void mp_groupset_shutdown(mp_groupset_t *gs)
+{
+    if (gs == NULL)
+        return;
+    mp_mutex_lock(&gs->flag_lock);
+    gs->closing = 1;
+    mp_mutex_unlock(&gs->flag_lock);
 }
 
 void mp_groupset_close(mp_groupset_t *gs)
@@ -486,6 +515,7 @@ void mp_groupset_close(mp_groupset_t *gs)
     for (i = gs->nshards; i > 0; i--)
         mp__close(gs->shards[i - 1].sock);
     mp_mutex_destroy(&gs->lock);
+    mp_mutex_destroy(&gs->flag_lock);
     free(gs->shards);
     free(gs->roomy);
     free(gs->pending);
@@ -545,13 +575,20 @@ long mp_groupset_join(mp_groupset_t *gs, const mp_member_t *members, size_t n, i
     size_t i, h = n ? hash_key(&members[0]) : 0, next = 0;
 
     mp_mutex_lock(&gs->lock);
-    (void)reserve_entries(gs, n);       /* else join_one reserves one at a time */
-    open_shards(gs, n);
-    for (i = 0; i < n; i++, h = next) {
+    if (!is_closing(gs)) {
+        (void)reserve_entries(gs, n);   /* else join_one reserves one at a time */
+        open_shards(gs, n);
+    }
+    for (i = 0; i < n && !is_closing(gs); i++, h = next) {
         if (i + 1 < n)
             prefetch_slot(gs, next = hash_key(&members[i + 1]));
         results[i] = join_one(gs, &members[i], h);
         joined += results[i] == 0;
+    }
+    if (i < n) {                        /* stopped by mp_groupset_shutdown */
+        int stopped = code_of(MP_WSAENOTSOCK);
+        for (; i < n; i++)
+            results[i] = stopped;
     }
     mp_mutex_unlock(&gs->lock);
     return joined;
@@ -623,7 +660,7 @@ long mp_groupset_leave(mp_groupset_t *gs, const mp_member_t *members, size_t n, 
         m++;
     }
     sort_newest_first(todo, m);
-    for (i = 0; i < m; i++) {
+    for (i = 0; i < m && !is_closing(gs); i++) {
         size_t index = todo[i].index;
         entry_t *e = &gs->entries[index];
         shard_t *sh;
@@ -649,6 +686,11 @@ long mp_groupset_leave(mp_groupset_t *gs, const mp_member_t *members, size_t n, 
             sh->listed = 1;
             gs->roomy[gs->nroomy++] = e->shard;
         }
+    }
+    if (i < m) {                            /* stopped by mp_groupset_shutdown */
+        int stopped = code_of(MP_WSAENOTSOCK);
+        for (; i < m; i++)
+            results[todo[i].req] = stopped;
     }
     mp_mutex_unlock(&gs->lock);
     free(todo);
@@ -850,6 +892,8 @@ int mp_groupset_recv(mp_groupset_t *gs, mp_batch_t *b, int timeout_ms)
 
     if (b == NULL || !b->metadata)
         return mp__fail(MP_WSAEINVAL);     /* the group comes from the metadata */
+    if (is_closing(gs))
+        return mp__fail(MP_WSAENOTSOCK);
     mp_mutex_lock(&gs->lock);
     b->count = 0;
     if (gs->npending == 0) {

@@ -2,6 +2,25 @@
 # are parsed into a C array with the GIL; the join and leave loops and the
 # receive's wait run with it released.  No Python object per group is made
 # on the way into the kernel.
+#
+# Lifetime contract.  Every method converts all its arguments first -- that
+# may run caller code (a member's __repr__ for its error message, a tuple
+# subclass's __iter__, a timeout's __float__ or __index__, ...), and any
+# Python code lets another thread run -- then takes a busy count
+# (_acquire: the closed error once close() has run), and only then reads
+# the C pointer, which stays valid until its _release.  The C calls run with
+# the count held; the GIL guards the count and the closed flag.  close()
+# marks the set closed at once (new calls raise WSAENOTSOCK "the set is
+# closed") and tells C (mp_groupset_shutdown), which stops a batch join or
+# leave in progress before its next member (that one and the rest are
+# reported failed, WSAENOTSOCK "the set was closed"); a receive in progress
+# ends after its current wait slice (<= 100 ms, wait.pxi) with WSAENOTSOCK
+# "the set was closed".  The memory is freed (every membership left, the
+# sockets closed) by whoever drops the last busy count: close() itself when
+# no call is in progress, else the call that ends last, so close() returns
+# at once and nothing frees memory another thread still uses.  A method
+# call holds a reference to the object, so __dealloc__ never meets a busy
+# count.
 from libc.stdlib cimport calloc, malloc, free
 from libc.stdint cimport int64_t, uint64_t
 
@@ -24,6 +43,7 @@ cdef extern from "mpoint.h" nogil:
     int mp_member_parse(int family, const char *group, const char *source, mp_member_t *out)
     int mp_groupset_open(int family, unsigned short port, unsigned int ifindex,
                          unsigned int per_socket, int shared_receiver, mp_groupset_t **out)
+    void mp_groupset_shutdown(mp_groupset_t *gs)
     void mp_groupset_close(mp_groupset_t *gs)
     long mp_groupset_join(mp_groupset_t *gs, const mp_member_t *members, size_t n,
                           int *results)
@@ -48,10 +68,11 @@ cdef const char *_numeric(object host) except NULL:
 
 cdef class GroupSetCore:
     """The C group set; mpoint.GroupSet wraps it."""
-    cdef mp_groupset_t *gs
+    cdef mp_groupset_t *gs          # NULL once freed
     cdef readonly int family
     cdef readonly int port
-    cdef int receiving              # recv calls in progress (their waits hold gs)
+    cdef readonly int busy          # calls holding gs (_acquire .. _release)
+    cdef readonly bint closed       # close() was called; gs is freed at busy 0
 
     def __cinit__(self, int family, port, unsigned int ifindex, unsigned int per_socket,
                   bint shared_receiver=False):
@@ -66,27 +87,49 @@ cdef class GroupSetCore:
             _raise("GroupSet")
 
     def __dealloc__(self):
-        mp_groupset_close(self.gs)
+        if self.busy == 0:              # always: a call in progress holds a reference
+            mp_groupset_close(self.gs)
 
     def close(self):
-        """Leaves every group, newest socket first, and frees the set."""
-        if self.receiving:
-            raise RuntimeError("GroupSet.close() while another thread receives from it")
+        """Marks the set closed and stops the calls in progress (see the
+        contract above); leaves every group, newest socket first, and frees
+        the set now if none is, else when the last of them returns."""
         cdef mp_groupset_t *gs = self.gs
-        self.gs = NULL
-        with nogil:
-            mp_groupset_close(gs)
+        if self.closed:
+            return
+        self.closed = True
+        mp_groupset_shutdown(gs)
+        if self.busy == 0:
+            self.gs = NULL
+            with nogil:
+                mp_groupset_close(gs)
 
-    cdef int _live(self) except -1:
-        if self.gs == NULL:
-            from mpoint.errors import from_code
-            raise from_code("WSAENOTSOCK", "GroupSet", "the set is closed")
+    cdef int _open(self) except -1:
+        if self.closed:
+            _fail("WSAENOTSOCK", "GroupSet", "the set is closed")
         return 0
+
+    cdef mp_groupset_t *_acquire(self) except NULL:
+        """The C set, held until _release: call it after every argument is
+        converted, and release exactly once."""
+        self._open()
+        self.busy += 1
+        return self.gs
+
+    cdef void _release(self) noexcept:
+        """Drops a busy count; the last one after close() frees the set."""
+        cdef mp_groupset_t *gs = self.gs
+        self.busy -= 1
+        if self.busy == 0 and self.closed and gs != NULL:
+            self.gs = NULL
+            with nogil:
+                mp_groupset_close(gs)
 
     cdef mp_member_t *_members(self, list members, list errors, list keys) except NULL:
         """Members (a group, or (group, source)) parsed into a C array; for
         one that cannot be a membership errors[i] gets its exception and its
-        entry is left zeroed (the C loop then refuses it as of no family)."""
+        entry is left zeroed (the C loop then refuses it as of no family).
+        Caller code may run here (reprs, tuple subclasses): never touches gs."""
         cdef Py_ssize_t i, n = len(members)
         cdef const char *g
         cdef const char *src
@@ -125,25 +168,31 @@ cdef class GroupSetCore:
         the set names them; codes is None when every one succeeded, else a
         list of 0 (done), a platform code, or the exception of a member that
         cannot be a membership."""
-        self._live()
+        self._open()                    # a closed set says so before parsing
         cdef Py_ssize_t n = len(members), i
         cdef list out = [None] * n
         cdef list keys = []
         cdef mp_member_t *reqs = self._members(members, out, keys)
         cdef int *results = <int *>malloc(max(1, n) * sizeof(int))
-        cdef mp_groupset_t *gs = self.gs
+        cdef mp_groupset_t *gs
         cdef long rc
+        cdef int err = 0
         if results == NULL:
             free(reqs)
             raise MemoryError()
         try:
-            with nogil:
-                if join:
-                    rc = mp_groupset_join(gs, reqs, <size_t>n, results)
-                else:
-                    rc = mp_groupset_leave(gs, reqs, <size_t>n, results)
+            gs = self._acquire()
+            try:
+                with nogil:
+                    if join:
+                        rc = mp_groupset_join(gs, reqs, <size_t>n, results)
+                    else:
+                        rc = mp_groupset_leave(gs, reqs, <size_t>n, results)
+                    err = mp_last_error()
+            finally:
+                self._release()         # may free the set: err was read first
             if rc < 0:
-                _raise("GroupSet")
+                _raise_code(err, "GroupSet")
             if rc == n:
                 return keys, None
             for i in range(n):
@@ -161,26 +210,40 @@ cdef class GroupSetCore:
         return self._run(groups, False)
 
     def size(self):
-        self._live()
-        return mp_groupset_size(self.gs)
+        cdef mp_groupset_t *gs = self._acquire()
+        cdef size_t n
+        with nogil:                     # a batch in another thread holds the set's lock
+            n = mp_groupset_size(gs)
+        self._release()
+        return n
 
     def sockets(self):
-        self._live()
-        return mp_groupset_sockets(self.gs)
+        cdef mp_groupset_t *gs = self._acquire()
+        cdef size_t n
+        with nogil:
+            n = mp_groupset_sockets(gs)
+        self._release()
+        return n
 
     def members(self):
         """[(group, source or None, stats tuple)], oldest membership first.
         stats: (datagrams, bytes, joined_ns, first_ns, last_ns, sequenced,
         gaps, duplicates, reordered)."""
-        self._live()
-        cdef size_t n = mp_groupset_size(self.gs), i
-        cdef size_t room = n if n > 0 else 1
-        cdef mp_join_t *reqs = <mp_join_t *>malloc(room * sizeof(mp_join_t))
-        cdef mp_group_stats_t *st = <mp_group_stats_t *>malloc(room * sizeof(mp_group_stats_t))
+        cdef mp_groupset_t *gs = self._acquire()
+        cdef size_t n, i, room
+        cdef mp_join_t *reqs = NULL
+        cdef mp_group_stats_t *st = NULL
+        with nogil:
+            n = mp_groupset_size(gs)
+            room = n if n > 0 else 1
+            reqs = <mp_join_t *>malloc(room * sizeof(mp_join_t))
+            st = <mp_group_stats_t *>malloc(room * sizeof(mp_group_stats_t))
+            if reqs != NULL and st != NULL:
+                n = mp_groupset_list(gs, reqs, st, n)
+        self._release()                 # the copies are ours: objects made after
         try:
             if reqs == NULL or st == NULL:
                 raise MemoryError()
-            n = mp_groupset_list(self.gs, reqs, st, n)
             return [(_host(&reqs[i].group),
                      _host(&reqs[i].source) if reqs[i].source_len else None,
                      (st[i].datagrams, st[i].bytes, st[i].joined_ns, st[i].first_ns,
@@ -194,31 +257,31 @@ cdef class GroupSetCore:
     def recv(self, RecvBatch batch not None, timeout):
         """Receives into batch from every member with data; see recv_batch."""
         cdef _wait_t w
-        cdef int ms, n
+        cdef int ms, n, err
         cdef mp_groupset_t *gs
         cdef mp_batch_t *b = batch.b
         _wait_start(&w, timeout)          # caller code may run (__float__): first
-        self._live()
-        gs = self.gs
-        if not batch.metadata:
-            from mpoint.errors import from_code
-            raise from_code("WSAEINVAL", "GroupSet.recv_batch",
-                            "a group set needs a metadata batch: the group comes from it")
+        if not b.metadata:                # the batch's own flag, not a property
+            _fail("WSAEINVAL", "GroupSet.recv_batch",
+                  "a group set needs a metadata batch: the group comes from it")
         if batch.busy:
             raise RuntimeError("another receive into this batch is running")
+        gs = self._acquire()
         batch.busy = True
-        self.receiving += 1
         try:
             while True:
                 ms = _wait_ms(&w)
                 with nogil:
                     n = mp_groupset_recv(gs, b, ms)
+                    err = mp_last_error()
+                if n <= 0 and self.closed:      # by another thread, or a signal handler
+                    _fail("WSAENOTSOCK", "GroupSet.recv_batch", "the set was closed")
                 if n < 0:
-                    _wait_check(1, mp_last_error(), "GroupSet.recv_batch")
+                    _wait_check(1, err, "GroupSet.recv_batch")
                     n = 0
                 if n > 0 or ms == 0:
                     return n
                 PyErr_CheckSignals()            # between slices (Windows)
         finally:
-            self.receiving -= 1
             batch.busy = False
+            self._release()

@@ -268,7 +268,14 @@ int mp_wait_readable(mp_sock_t s, int timeout_ms);
  * leaves run as one C loop; leaves and close go newest first, which is the
  * kernel's cheap end of its membership lists.  Each membership keeps
  * statistics, updated as datagrams are received.  Every function takes the
- * set's own lock, so any may run while another thread waits in recv. */
+ * set's own lock, so any may run while another thread waits in recv.
+ *
+ * Ending a set is two calls.  mp_groupset_shutdown, from any thread at any
+ * time, marks it closing and returns at once: a join or leave in progress
+ * stops before its next member (that one and the rest get WSAENOTSOCK), and
+ * so do later ones; recv fails with WSAENOTSOCK from its next call on (one
+ * in progress returns when its poll does).  mp_groupset_close frees the set
+ * (every membership left): only once no call on it runs or can start. */
 typedef struct mp_groupset mp_groupset_t;
 
 /* A membership as a set names it: 34 bytes where a request is ~290, so a
@@ -311,12 +318,15 @@ typedef struct mp_group_stats {
  * when that pays); WSAEOPNOTSUPP where the stack cannot (BSD, Windows). */
 int mp_groupset_open(int family, unsigned short port, unsigned int ifindex,
                      unsigned int per_socket, int shared_receiver, mp_groupset_t **out);
-/* Leaves everything (shards closed newest first) and frees the set. */
+/* Marks the set closing (see above); frees nothing.  Any thread. */
+void mp_groupset_shutdown(mp_groupset_t *gs);
+/* Leaves everything (shards closed newest first) and frees the set; no other
+ * call may be running on it, or start. */
 void mp_groupset_close(mp_groupset_t *gs);
 /* Joins members[0..n) (from mp_member_parse; one of another family, or
  * zeroed, gets WSAEAFNOSUPPORT).  results[i]: 0, or the platform code for
- * that member (WSAEISCONN if it is one already); a failure never undoes the
- * others.  Returns the number
+ * that member (WSAEISCONN if it is one already; WSAENOTSOCK once the set is
+ * closing); a failure never undoes the others.  Returns the number
  * joined, or -1 if the set itself failed (no memory). */
 long mp_groupset_join(mp_groupset_t *gs, const mp_member_t *members, size_t n, int *results);
 /* Leaves members, newest membership first; results as for join (WSAENOTCONN:
@@ -330,7 +340,8 @@ size_t mp_groupset_list(mp_groupset_t *gs, mp_join_t *reqs, mp_group_stats_t *st
 /* Receives into batch from the shards with data, waiting up to timeout_ms
  * (-1: forever) for the first; counts every datagram in its membership's
  * statistics.  Returns the count (0: timed out), or -1 (EINTR included: the
- * caller checks signals and calls again with the time left). */
+ * caller checks signals and calls again with the time left; WSAENOTSOCK
+ * once the set is closing). */
 int mp_groupset_recv(mp_groupset_t *gs, mp_batch_t *batch, int timeout_ms);
 
 #endif /* MPOINT_H */

@@ -49,6 +49,6 @@ cdef int _wait_check(int failed, int err, str call) except -1:
     """After the blocking C call: its error raised unless it was EINTR, then
     the signal handlers run (a handler's exception propagates)."""
     if failed and not mp_error_is_interrupt(err):
-        _raise(call)
+        _raise_code(err, call)
     PyErr_CheckSignals()
     return 0

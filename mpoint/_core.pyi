@@ -140,6 +140,8 @@ _Member = Union[str, Tuple[str, Optional[str]]]
 class GroupSetCore:
     family: int
     port: int
+    busy: int            # calls in progress holding the C set
+    closed: bool
     def __init__(self, family: int, port: int, ifindex: int, per_socket: int,
                  shared_receiver: bool = ...) -> None: ...
     def close(self) -> None: ...

@@ -154,17 +154,20 @@ class GroupSet:
         keys, codes = self._core.leave(members)
         return self._result(keys, codes, "GroupSet.leave_many")
 
-    @staticmethod
-    def _result(keys: List[Member], codes: Optional[List[Any]], call: str) -> GroupResult:
+    def _result(self, keys: List[Member], codes: Optional[List[Any]], call: str) -> GroupResult:
         if codes is None:                                # every one succeeded
             return GroupResult(keys, {})
         done: List[Member] = []
         failed: Dict[Member, OSError] = {}
+        # Members a close() from another thread stopped the batch before.
+        stopped = errors.lookup("WSAENOTSOCK") if self._core.closed else None
         for key, code in zip(keys, codes):
             if code == 0:
                 done.append(key)
             elif isinstance(code, OSError):
                 failed[key] = code
+            elif stopped is not None and errors.lookup(code) is stopped:
+                failed[key] = errors.from_code(code, call, f"{key}: the set was closed")
             else:
                 failed[key] = errors.from_code(code, call, f"{key}")
         return GroupResult(done, failed)
@@ -235,7 +238,14 @@ class GroupSet:
             return False
 
     def close(self) -> None:
-        """Leaves every group (newest first) and closes the sockets."""
+        """Leaves every group (newest first) and closes the sockets; twice is
+        fine.  Any thread may close the set while another uses it: close()
+        returns at once, every later call raises WSAENOTSOCK, a
+        ``recv_batch`` in progress ends within 100 ms (``timeout=None``
+        too) with WSAENOTSOCK, a ``join_many``/``leave_many`` in progress
+        stops before its next member and reports it and the rest failed
+        with WSAENOTSOCK; the groups are left and the sockets closed when
+        the last such call returns."""
         self._core.close()
 
     def __enter__(self) -> "GroupSet":
