@@ -92,9 +92,10 @@ class Fuzzer:
                                 2**64, 10**30, True, False, 1.5, "1", None,
                                 self.rng.randrange(-100, 70000)])
 
-    def hostile(self, sock: Any = None, target: Any = None) -> Any:
-        """A hostile value whose action closes sock, or target, or reopens
-        sock's descriptor number with a new socket."""
+    def hostile(self, sock: Any = None, target: Any = None, value: Any = None) -> Any:
+        """A hostile value (``value``, else a small one) whose action closes
+        sock, or target, or reopens sock's descriptor number with a new
+        socket."""
         def action() -> None:
             k = self.rng.randrange(4)
             if k == 0 and sock is not None:
@@ -104,10 +105,18 @@ class Fuzzer:
             elif k == 2 and sock is not None:
                 sock.close()
                 self.spares.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
-        return Hostile(self.rng.choice([0, 1, 2, 4, PORT, 0.01]), action)
+        if value is None:
+            value = self.rng.choice([0, 1, 2, 4, 0.01])
+        return Hostile(value, action)
 
     def maybe_hostile(self, plain: Any, sock: Any = None, target: Any = None) -> Any:
-        return self.hostile(sock, target) if self.rng.random() < 0.15 else plain
+        """plain, or now and then a hostile object that stands for it (an
+        int or float plain keeps its value: a timeout stays short)."""
+        if self.rng.random() >= 0.15:
+            return plain
+        numeric = isinstance(plain, (int, float)) and not isinstance(plain, bool) and \
+            plain == plain and abs(plain) < 2**62
+        return self.hostile(sock, target, plain if numeric else self.rng.choice([0, 0.01]))
 
     def tidy(self) -> None:
         for s in self.spares:
@@ -262,7 +271,6 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--only", default="", help="comma-separated parser names")
     args = ap.parse_args()
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from mpoint.lab import netns
     try:
         netns.require_isolation(many_groups=True)

@@ -62,7 +62,6 @@ def main() -> int:
     ap.add_argument("--only", default="")
     ap.add_argument("--seed", type=int, default=None)
     args = ap.parse_args()
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from mpoint.lab import netns
     try:
         netns.require_isolation(many_groups=True)
