@@ -270,9 +270,18 @@ def enable_metadata(fd, int family):
         _raise("enable_metadata")
 
 
+cdef int _claim(RecvBatch batch) except -1:
+    """Marks batch busy: one receive into a batch at a time (the receive
+    loop's caller clears it)."""
+    if batch.busy:
+        raise RuntimeError("another recv_batch call is receiving into this RecvBatch")
+    batch.busy = True
+    return 0
+
+
 cdef int _recv_loop(mp_sock_t s, RecvBatch batch, _wait_t *w, SocketState st,
                     str call) except -1:
-    """Receives into batch (not busy; the caller marked it) until a datagram
+    """Receives into batch (claimed by the caller: _claim) until a datagram
     arrives or the time is up -> datagrams received.  With st, the socket's
     state: its close ends the wait between two slices (WSAENOTSOCK), and
     the caller holds st busy, so the descriptor s stays open until then."""
@@ -310,9 +319,7 @@ def recv_batch(fd, RecvBatch batch not None, timeout):
     cdef _wait_t w
     _wait_start(&w, timeout)
     cdef mp_sock_t s = _handle(fd)
-    if batch.busy:
-        raise RuntimeError("another recv_batch call is receiving into this RecvBatch")
-    batch.busy = True
+    _claim(batch)
     try:
         return _recv_loop(s, batch, &w, None, "recv_batch")
     finally:

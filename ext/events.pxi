@@ -146,10 +146,14 @@ cdef class EventCore:
     def __dealloc__(self):
         self._free()
 
+    cdef inline bint _foreign(self):
+        """Made by the parent of this (forked) process."""
+        return self.generation != _fork_generation
+
     cdef void _free(self):
         cdef mp_evset_t *gone = self.set
         self.set = NULL
-        if self.generation != _fork_generation:
+        if self._foreign():
             mp_evset_forget(gone)
         else:
             mp_evset_close(gone)
@@ -158,7 +162,7 @@ cdef class EventCore:
         """Raises unless the set is open and this process's own."""
         if self.closed:
             _fail("WSAENOTSOCK", call, "the EventSet is closed")
-        if self.generation != _fork_generation:
+        if self._foreign():
             raise RuntimeError(f"EventSet.{call}: this set belongs to the parent process "
                                "(it was inherited by fork); make a new EventSet here")
         return 0
@@ -166,12 +170,12 @@ cdef class EventCore:
     @property
     def inherited(self):
         """True in a child process for a set its parent made."""
-        return self.generation != _fork_generation
+        return self._foreign()
 
     @property
     def backend(self):
         """The poller behind this set: "epoll", "kqueue" or "poll"."""
-        if self.set == NULL:
+        if self.closed:
             _fail("WSAENOTSOCK", "backend", "the EventSet is closed")
         return mp_evset_backend_name(self.set).decode()
 
@@ -196,7 +200,7 @@ cdef class EventCore:
     def _remove(self, unsigned int slot, bint closing=False):
         """Ends a registration.  closing: its socket is about to close; a
         wait() running in another thread then reports it as FD_CLOSE."""
-        if self.closed or self.generation != _fork_generation:
+        if self.closed or self._foreign():
             self._socks[slot] = None      # the kernel's list is not ours to change
             return
         if closing and self.waiting:
@@ -223,14 +227,14 @@ cdef class EventCore:
             _raise("FD_CONNECT")
 
     def _rearm(self, unsigned int slot, unsigned int events):
-        if self.set != NULL and not self.closed:
+        if not self.closed:                 # closed: the set may be freed already
             mp_evset_rearm(self.set, slot, events)
 
     def _check(self, str call):
         self._live(call)
 
     def _posted(self, unsigned int slot):
-        if self.set == NULL or self.closed:
+        if self.closed:
             return 0
         return mp_evset_posted(self.set, slot)
 

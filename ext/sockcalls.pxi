@@ -182,13 +182,11 @@ def sock_recv_batch(self, RecvBatch batch not None, timeout=None):
     fd = _std_fileno(self)
     if fd < 0 or st.closing:
         _fail("WSAENOTSOCK", "recv_batch", "the socket is closed")
-    if batch.busy:
-        raise RuntimeError("another recv_batch call is receiving into this RecvBatch")
     if batch.b.metadata and not st.metadata:
         enable_metadata(fd, st.family)
         st.metadata = True
     _rearm(st, MP_FD_READ)
-    batch.busy = True
+    _claim(batch)
     st.busy += 1
     try:
         return _recv_loop(<mp_sock_t>fd, batch, &w, st, "recv_batch")
@@ -221,14 +219,16 @@ def sock_check_adopted(self):
     WSAEAFNOSUPPORT), and left open, still the caller's."""
     family = self.family
     kind = self.getsockopt(_stdsocket_mod.SOL_SOCKET, _stdsocket_mod.SO_TYPE)
-    if family not in (_stdsocket_mod.AF_INET, _stdsocket_mod.AF_INET6) or \
-            kind != _SOCK_DGRAM:
-        _csocket_mod.socket.detach(self)
-        if kind != _SOCK_DGRAM:
-            _fail("WSAESOCKTNOSUPPORT", "MultipointSocket",
-                  f"descriptor of socket type {kind}: a multipoint socket is UDP (SOCK_DGRAM)")
-        _fail("WSAEAFNOSUPPORT", "MultipointSocket",
-              f"descriptor of family {family}: a multipoint socket is AF_INET or AF_INET6")
+    if kind != _SOCK_DGRAM:
+        code, detail = ("WSAESOCKTNOSUPPORT", f"descriptor of socket type {kind}: "
+                        "a multipoint socket is UDP (SOCK_DGRAM)")
+    elif family not in (_stdsocket_mod.AF_INET, _stdsocket_mod.AF_INET6):
+        code, detail = ("WSAEAFNOSUPPORT", f"descriptor of family {family}: "
+                        "a multipoint socket is AF_INET or AF_INET6")
+    else:
+        return
+    _csocket_mod.socket.detach(self)
+    _fail(code, "MultipointSocket", detail)
 
 
 def sock_real_close(self):
@@ -238,11 +238,10 @@ def sock_real_close(self):
     closing, which ends that call within one wait slice; the descriptor
     itself is closed when the last such call leaves."""
     cdef SocketState st = _state(self)
+    st.closing = True
     if st.busy:
-        st.closing = True
         st.deferred_fd = _csocket_mod.socket.detach(self)
     else:
-        st.closing = True
         _csocket_mod.socket.close(self)
 
 
