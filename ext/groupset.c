@@ -503,19 +503,30 @@ void mp_groupset_shutdown(mp_groupset_t *gs)
     mp_mutex_unlock(&gs->flag_lock);
 }
 
-void mp_groupset_close(mp_groupset_t *gs)
+/* Frees gs.  inherited: in a forked child, where the poller and the sockets
+ * are the parent's too -- the child lets go of its copies of the
+ * descriptors (the parent's memberships stay: the kernel drops them with
+ * the last descriptor) and never touches the locks, which a parent thread
+ * may have held at the fork. */
+static void release(mp_groupset_t *gs, int inherited)
 {
     size_t i;
 
     if (gs == NULL)
         return;
-    mp_evset_close(gs->events);
+    if (inherited) {
+        mp_evset_forget(gs->events);
+    } else {
+        mp_evset_close(gs->events);
+    }
     /* Newest shard first: its memberships are the newest on the interface's
      * list, so each drop the kernel makes on close is found at once. */
     for (i = gs->nshards; i > 0; i--)
         mp__close(gs->shards[i - 1].sock);
-    mp_mutex_destroy(&gs->lock);
-    mp_mutex_destroy(&gs->flag_lock);
+    if (!inherited) {
+        mp_mutex_destroy(&gs->lock);
+        mp_mutex_destroy(&gs->flag_lock);
+    }
     free(gs->shards);
     free(gs->roomy);
     free(gs->pending);
@@ -524,6 +535,16 @@ void mp_groupset_close(mp_groupset_t *gs)
     free(gs->free_entries);
     free(gs->table);
     free(gs);
+}
+
+void mp_groupset_close(mp_groupset_t *gs)
+{
+    release(gs, 0);
+}
+
+void mp_groupset_forget(mp_groupset_t *gs)
+{
+    release(gs, 1);
 }
 
 /* Joins k (whose hash is h). */

@@ -20,7 +20,10 @@
 # no call is in progress, else the call that ends last, so close() returns
 # at once and nothing frees memory another thread still uses.  A method
 # call holds a reference to the object, so __dealloc__ never meets a busy
-# count.
+# count.  In a forked child a set the parent made is inert: every call but
+# close() raises RuntimeError (its sockets and memberships are the
+# parent's; a leave here would drop them there), and close() only lets go
+# of the child's copies of the descriptors (mp_groupset_forget).
 from libc.stdlib cimport calloc, malloc, free
 from libc.stdint cimport int64_t, uint64_t
 
@@ -45,6 +48,7 @@ cdef extern from "mpoint.h" nogil:
                          unsigned int per_socket, int shared_receiver, mp_groupset_t **out)
     void mp_groupset_shutdown(mp_groupset_t *gs)
     void mp_groupset_close(mp_groupset_t *gs)
+    void mp_groupset_forget(mp_groupset_t *gs)
     long mp_groupset_join(mp_groupset_t *gs, const mp_member_t *members, size_t n,
                           int *results)
     long mp_groupset_leave(mp_groupset_t *gs, const mp_member_t *members, size_t n,
@@ -73,6 +77,7 @@ cdef class GroupSetCore:
     cdef readonly int port
     cdef readonly int busy          # calls holding gs (_acquire .. _release)
     cdef readonly bint closed       # close() was called; gs is freed at busy 0
+    cdef unsigned long generation   # _fork_generation when made (events.pxi)
 
     def __cinit__(self, int family, port, unsigned int ifindex, unsigned int per_socket,
                   bint shared_receiver=False):
@@ -85,10 +90,24 @@ cdef class GroupSetCore:
         if mp_groupset_open(family, <unsigned short>p, ifindex, per_socket, shared_receiver,
                             &self.gs) < 0:
             _raise("GroupSet")
+        self.generation = _fork_generation
 
     def __dealloc__(self):
-        if self.busy == 0:              # always: a call in progress holds a reference
+        if self._foreign():
+            mp_groupset_forget(self.gs)
+        elif self.busy == 0:            # always: a call in progress holds a reference
             mp_groupset_close(self.gs)
+
+    cdef inline bint _foreign(self):
+        """Made by the parent of this (forked) process: its sockets, poller
+        and memberships are the parent's too, and its busy count may be held
+        by a parent thread that does not exist here."""
+        return self.generation != _fork_generation
+
+    @property
+    def inherited(self):
+        """True in a child process for a set its parent made."""
+        return self._foreign()
 
     def close(self):
         """Marks the set closed and stops the calls in progress (see the
@@ -98,6 +117,10 @@ cdef class GroupSetCore:
         if self.closed:
             return
         self.closed = True
+        if self._foreign():             # no call can be running here: they all refuse
+            self.gs = NULL
+            mp_groupset_forget(gs)
+            return
         mp_groupset_shutdown(gs)
         if self.busy == 0:
             self.gs = NULL
@@ -107,6 +130,9 @@ cdef class GroupSetCore:
     cdef int _open(self) except -1:
         if self.closed:
             _fail("WSAENOTSOCK", "GroupSet", "the set is closed")
+        if self._foreign():
+            raise RuntimeError("GroupSet: this set belongs to the parent process (it was "
+                               "inherited by fork); close it here and make a new one")
         return 0
 
     cdef mp_groupset_t *_acquire(self) except NULL:
@@ -264,10 +290,12 @@ cdef class GroupSetCore:
         if not b.metadata:                # the batch's own flag, not a property
             _fail("WSAEINVAL", "GroupSet.recv_batch",
                   "a group set needs a metadata batch: the group comes from it")
-        if batch.busy:
-            raise RuntimeError("another receive into this batch is running")
-        gs = self._acquire()
-        batch.busy = True
+        _claim(batch)
+        try:
+            gs = self._acquire()
+        except BaseException:
+            batch.busy = False
+            raise
         try:
             while True:
                 ms = _wait_ms(&w)

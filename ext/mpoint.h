@@ -323,6 +323,10 @@ void mp_groupset_shutdown(mp_groupset_t *gs);
 /* Leaves everything (shards closed newest first) and frees the set; no other
  * call may be running on it, or start. */
 void mp_groupset_close(mp_groupset_t *gs);
+/* Frees a set a forked child inherited, changing nothing of the parent's:
+ * closes the child's copies of its descriptors, leaves nothing, takes no
+ * lock.  The child's only call on such a set. */
+void mp_groupset_forget(mp_groupset_t *gs);
 /* Joins members[0..n) (from mp_member_parse; one of another family, or
  * zeroed, gets WSAEAFNOSUPPORT).  results[i]: 0, or the platform code for
  * that member (WSAEISCONN if it is one already; WSAENOTSOCK once the set is

@@ -224,6 +224,13 @@ class GroupSet:
         """How many sockets hold the memberships."""
         return int(self._core.sockets())
 
+    @property
+    def inherited(self) -> bool:
+        """True in a forked child for a set its parent made: there every
+        call but close() raises RuntimeError (the sockets and memberships
+        are the parent's), and close() changes nothing in the parent."""
+        return bool(self._core.inherited)
+
     def __len__(self) -> int:
         return int(self._core.size())
 
@@ -259,3 +266,5 @@ class GroupSet:
             return f"<GroupSet port={self.port} members={len(self)} sockets={self.sockets}>"
         except OSError:
             return f"<GroupSet port={self.port} closed>"
+        except RuntimeError:
+            return f"<GroupSet port={self.port} inherited>"

@@ -131,6 +131,27 @@ def main() -> int:
         rx.close()
         evset.close()
 
+    def fork_with_a_group_set() -> None:
+        gs = GroupSet(PORT + 4, per_socket=4)
+        gs.join_many(groups[:10])
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                try:
+                    gs.leave_many(groups[:10])
+                except RuntimeError:
+                    gs.close()
+                    code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        with mpoint.socket().join_leaf((groups[9], PORT + 4), flags=mpoint.JL_SENDER_ONLY) as tx:
+            tx.send(b"x")
+            assert gs.recv_batch(RecvBatch(4, metadata=True), 2.0) == 1
+        gs.close()
+
     cases: Dict[str, Callable[[], None]] = {
         "recv_batch, socket closed": recv_batch_close,
         "EventSet.wait, socket closed": event_wait_socket_close,
@@ -140,6 +161,7 @@ def main() -> int:
     }
     if hasattr(os, "fork"):
         cases["fork with a registered socket"] = fork_with_a_registered_socket
+        cases["fork with a GroupSet"] = fork_with_a_group_set
     only = [c for c in args.only.split(",") if c]
     print(f"races: seed {seed}, {args.repeat} runs per case", flush=True)
     failed = 0

@@ -342,3 +342,56 @@ def test_a_set_dropped_unclosed_leaves_its_groups(port: int) -> None:
     del gs
     gc.collect()
     assert not set(groups) & set(memberships(socket.AF_INET))
+
+
+GS_FORK_CHILD = r"""
+def child(gs, group):
+    if not gs.inherited:
+        return 10
+    for call in (lambda: gs.leave_many([group]), lambda: gs.leave(group),
+                 lambda: gs.join("239.99.99.99"), lambda: len(gs), lambda: gs.stats(),
+                 lambda: gs.recv_batch(RecvBatch(4, metadata=True), 0)):
+        try:
+            call()
+            return 11                 # a parent's set must refuse here
+        except RuntimeError:
+            pass
+    if "inherited" not in repr(gs):
+        return 12
+    gs.close()                        # the child's copies only
+    gs.close()
+    return 0
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_child_never_changes_the_parents_group_set(port: int) -> None:
+    ns: Dict[str, Any] = {"RecvBatch": RecvBatch}
+    exec(GS_FORK_CHILD, ns)
+    groups = groups_v4(30, base=45000)
+    gs = GroupSet(port, per_socket=10)           # three shards, one poller
+    gs.join_many(groups)
+    pid = os.fork()
+    if pid == 0:                                     # the child: never returns
+        code = 13
+        try:
+            code = ns["child"](gs, groups[0])
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert not gs.inherited and len(gs) == 30
+    assert set(groups) <= set(memberships(socket.AF_INET))     # the child left nothing
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 0)
+        for g in (groups[0], groups[-1]):
+            tx.sendto(b"after the child", (g, port))
+    batch = RecvBatch(4, metadata=True)
+    got = 0
+    deadline = time.monotonic() + WATCHDOG
+    while got < 2 and time.monotonic() < deadline:
+        got += gs.recv_batch(batch, 0.5)
+    assert got == 2
+    gs.leave_many(groups)
+    assert not set(groups) & set(memberships(socket.AF_INET))
+    gs.close()
