@@ -3,7 +3,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "../os_rules.h"
 #include "posix.h"
+
+/* XNU follows BSD: SO_REUSEADDR shares a UDP port only among sockets bound
+ * to a multicast address (in_pcbbind), and join.c binds the wildcard. */
+const int mp__os_port_rule = MP_PORT_RULE_BSD;
 
 int mp__os_udp_socket(int family)
 {
