@@ -91,7 +91,8 @@ def test_kqueue_plan(before: set, after: set, changes: list) -> None:  # type: i
 
 REPORTS = [
     # XNU puts the socket's error in EV_EOF's fflags (filt_soread / filt_sowrite).
-    (dict(filter="read", eof=True, fflags=errno.ECONNRESET), {"in", "hup", "err"}, errno.ECONNRESET),
+    (dict(filter="read", eof=True, fflags=errno.ECONNRESET), {"in", "hup", "err"},
+     errno.ECONNRESET),
     (dict(filter="read", eof=True), {"in", "hup"}, 0),
     (dict(filter="write", eof=True, fflags=errno.EPIPE), {"out", "err"}, errno.EPIPE),
     (dict(filter="write", eof=True), {"out"}, 0),

@@ -94,7 +94,8 @@ static int kq_wait(void *state, int timeout_ms, mp_ready_t *ready, int max_ready
         const struct kevent *e = &st->events[i];
         mp_kq_event_t ke;
         ke.filter = e->filter == EVFILT_READ ? MP_KQ_READ : MP_KQ_WRITE;
-        ke.flags = ((e->flags & EV_EOF) ? MP_KQ_EOF : 0u) | ((e->flags & EV_ERROR) ? MP_KQ_ERROR : 0u);
+        ke.flags = ((e->flags & EV_EOF) ? MP_KQ_EOF : 0u) |
+                   ((e->flags & EV_ERROR) ? MP_KQ_ERROR : 0u);
         ke.fflags = (unsigned int)e->fflags;
         ke.data = (long long)e->data;
         ready[i].slot = (unsigned int)(uintptr_t)e->udata;
