@@ -386,7 +386,7 @@ static mp_netevents_t *out_for(mp_evset_t *set, unsigned int slot, int *n)
     return o;
 }
 
-static void fire(mp_evset_t *set, unsigned int slot, unsigned int what, int *n)
+static void fire(mp_evset_t *set, unsigned int slot, unsigned int what, int error, int *n)
 {
     struct mp_reg *r = &set->regs[slot];
     unsigned int may = r->interest & r->armed;
@@ -405,7 +405,7 @@ static void fire(mp_evset_t *set, unsigned int slot, unsigned int what, int *n)
     if (ev == 0)
         return;
     if (what & MP_POLL_ERR)
-        err = mp__socket_error(r->sock);
+        err = error != 0 ? error : mp__socket_error(r->sock);
     {
         mp_netevents_t *o = out_for(set, slot, n);
         o->events |= ev;
@@ -427,7 +427,7 @@ int mp_evset_collect(mp_evset_t *set, int nready, const mp_netevents_t **out)
     for (i = 0; i < nready; i++) {
         unsigned int slot = set->ready[i].slot;
         if (slot < set->high && set->regs[slot].in_use)
-            fire(set, slot, set->ready[i].what, &n);
+            fire(set, slot, set->ready[i].what, set->ready[i].error, &n);
     }
     for (k = 0; k < set->nposted; k++) {
         unsigned int slot = set->posted[k];

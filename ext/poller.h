@@ -23,6 +23,10 @@
 typedef struct mp_ready {
     unsigned int slot;
     unsigned int what;       /* MP_POLL_* */
+    /* With MP_POLL_ERR: the socket error the poller read with the event
+     * (kqueue: EV_EOF's fflags), or 0 and events.c reads SO_ERROR.  A
+     * poller that never reads one leaves it 0 (events.c zeroes the array). */
+    int error;
 } mp_ready_t;
 
 typedef struct mp_poller {

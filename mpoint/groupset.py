@@ -27,6 +27,11 @@ __all__ = ["GroupSet", "GroupResult", "GroupStats", "Member"]
 Member = Union[str, Tuple[str, Optional[str]]]
 
 DEFAULT_PER_SOCKET = 20     # keeps the kernel's per-socket list walks short
+# The most memberships one socket may hold, per OS: per_socket's upper bound.
+# XNU: IP_MAX_MEMBERSHIPS and IPV6_MAX_MEMBERSHIPS, 4095 (netinet/in.h,
+# netinet6/in6.h); a join past it fails with ETOOMANYREFS.
+_PER_SOCKET_MAX = {"darwin": 4095}
+_PER_SOCKET_MAX_ELSEWHERE = 4096
 # How many new sockets the soft descriptor limit had plenty of room for when
 # last read (GroupSet._raise_file_limit): smaller batches skip the check.
 _fd_plenty = 0
@@ -73,17 +78,23 @@ def sequence_header(seq: int) -> bytes:
     return b"mpSQ" + seq.to_bytes(8, "big")
 
 
-def _kernel_per_socket(family: int) -> int:
-    """How many memberships one socket may hold here."""
-    if sys.platform == "win32":
+def _per_socket_max(platform: str) -> int:
+    """The largest per_socket a GroupSet accepts on ``platform``."""
+    return _PER_SOCKET_MAX.get(platform, _PER_SOCKET_MAX_ELSEWHERE)
+
+
+def _kernel_per_socket(family: int, platform: str = sys.platform) -> int:
+    """How many memberships one socket holds by default on ``platform``:
+    never more than the kernel's limit (_per_socket_max)."""
+    if platform == "win32":
         return 1                              # WSAJoinLeaf: one group per socket
-    if sys.platform.startswith("linux") and family == _stdsocket.AF_INET:
+    if platform.startswith("linux") and family == _stdsocket.AF_INET:
         try:
             with open("/proc/sys/net/ipv4/igmp_max_memberships") as f:
                 return max(1, min(DEFAULT_PER_SOCKET, int(f.read())))
         except (OSError, ValueError):
             pass
-    return DEFAULT_PER_SOCKET
+    return min(DEFAULT_PER_SOCKET, _per_socket_max(platform))
 
 
 def _key(group: str, source: Optional[str]) -> Member:
@@ -94,6 +105,12 @@ class GroupSet:
     """Receive-only memberships of many groups on ``port`` and one
     ``interface`` (index, name or address; None: the system's choice).
 
+    ``per_socket``: memberships per socket (default 20, less where Linux's
+    igmp_max_memberships is lower; 1 on Windows); at most 4095 on macOS
+    (XNU's IP_MAX_MEMBERSHIPS), 4096 elsewhere.  Each datagram's destination
+    group is checked in C: a shard reports only its own groups' datagrams,
+    whatever the kernel delivers to it.
+
     ``shared_receiver=True`` (Linux): the sockets holding the memberships
     stay unbound and one more socket receives every group for them.  The
     kernel's work per datagram then stays the same however many sockets the
@@ -101,19 +118,20 @@ class GroupSet:
     every one of them: at 10,000 groups that costs tens of microseconds per
     datagram).  The price: one receive buffer (as large as
     net.core.rmem_max allows) absorbs bursts for the whole set.  Elsewhere
-    WSAEOPNOTSUPP: BSD and Windows stacks deliver a group only to the
-    sockets that joined it."""
+    WSAEOPNOTSUPP: without IP_MULTICAST_ALL no socket can be told to hear
+    every group on its port."""
 
     def __init__(self, port: int, *, family: int = _stdsocket.AF_INET,
                  interface: Union[None, int, str] = None,
                  per_socket: Optional[int] = None, shared_receiver: bool = False) -> None:
         if family not in (_stdsocket.AF_INET, _stdsocket.AF_INET6):
             raise errors.from_code("WSAEAFNOSUPPORT", "GroupSet")
+        most = _per_socket_max(sys.platform)
         if per_socket is None:
             per_socket = _kernel_per_socket(family)
         elif isinstance(per_socket, bool) or not isinstance(per_socket, int) \
-                or not 1 <= per_socket <= 4096:
-            raise ValueError("per_socket must be an int in 1..4096")
+                or not 1 <= per_socket <= most:
+            raise ValueError(f"per_socket must be an int in 1..{most} here")
         if not isinstance(shared_receiver, bool):
             raise TypeError("shared_receiver must be a bool")
         self._per_socket = per_socket

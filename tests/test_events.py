@@ -261,6 +261,45 @@ def test_close_fires_once_when_the_read_side_shuts(evset: EventSet, group: str, 
         assert evset.wait(0.05) == []
 
 
+def test_a_close_only_watch_does_not_wake_for_waiting_data(evset: EventSet, group: str,
+                                                           port: int, family: int) -> None:
+    """Once FD_READ fired and nothing has read, only FD_CLOSE may fire: the
+    datagram still queued must not wake the poller (a level-triggered
+    readability filter would return at once, and wait would spin until its
+    timeout)."""
+    r, s = pair(family, group, port)
+    with r, s:
+        evset.register(r, FD.READ | FD.CLOSE)
+        s.send(b"waits")
+        assert fired(evset.wait(1)) == {r: FD.READ}
+        cpu = time.thread_time()
+        assert evset.wait(0.5) == []
+        used = time.thread_time() - cpu
+        assert used < 0.05, f"wait(0.5) on a close-only watch used {used:.3f} s of CPU"
+        assert r.recv(64) == b"waits"           # a receive call re-enables FD_READ
+        s.send(b"next")
+        assert fired(evset.wait(1)) == {r: FD.READ}
+
+
+@pytest.mark.skipif(sys.platform == "win32",
+                    reason="Winsock reports a port-unreachable as WSAECONNRESET from the next "
+                           "receive (SIO_UDP_CONNRESET), the Windows half of issue 15")
+def test_a_socket_error_is_fd_reads_error_code(evset: EventSet) -> None:
+    """A datagram to a closed port of this host comes back as ICMP port
+    unreachable; a connected socket holds ECONNREFUSED (kqueue: no flag,
+    nothing to read), and FD_READ reports it as its error code."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = closed.getsockname()
+    with mpoint.socket() as s:
+        s.connect(dead)
+        evset.register(s, FD.READ)
+        s.send(b"anyone?")
+        got = evset.wait(2)
+        assert fired(got) == {s: FD.READ}
+        assert got[0].errors[FD.READ] == errors.WSAECONNREFUSED.wsa_errno
+
+
 # -- many sockets, fairness, threads, signals -------------------------------------------
 
 def test_no_starvation(evset: EventSet, family: int, port: int) -> None:

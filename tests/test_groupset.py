@@ -3,6 +3,7 @@ per-group statistics."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -392,3 +393,76 @@ def test_batch_that_shrinks_while_it_is_parsed(port: int) -> None:
         assert len(gs) == 0 and batch == []
         assert gs.join_many(groups_v4(3, base=17100)).failed == {}
 
+
+
+# -- per-OS limits and the destination-group filter (issue 15, macOS) ----------------
+
+@pytest.mark.offline
+def test_shards_stay_within_xnus_membership_cap() -> None:
+    # XNU: IP_MAX_MEMBERSHIPS = IPV6_MAX_MEMBERSHIPS = 4095 per socket.
+    from mpoint import groupset
+    assert groupset._per_socket_max("darwin") == 4095
+    for family in (socket.AF_INET, socket.AF_INET6):
+        assert 1 <= groupset._kernel_per_socket(family, "darwin") <= 4095
+    assert groupset._per_socket_max("linux") == 4096
+
+
+def test_a_per_socket_above_the_kernels_cap_is_refused_on_macos(
+        port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "platform", "darwin")
+    with pytest.raises(ValueError, match="1..4095"):
+        GroupSet(port, per_socket=4096)
+    GroupSet(port, per_socket=4095).close()
+
+
+IP_MULTICAST_ALL = getattr(socket, "IP_MULTICAST_ALL", 49)        # linux/in.h
+IPV6_MULTICAST_ALL = getattr(socket, "IPV6_MULTICAST_ALL", 29)    # linux/in6.h
+
+
+def sockets_on_port(port: int) -> List[socket.socket]:
+    """Duplicates of this process's UDP sockets bound to port."""
+    found = []
+    for name in os.listdir(support.needs_proc("/proc/self/fd")):
+        try:
+            s = socket.socket(fileno=os.dup(int(name)))
+        except OSError:
+            continue
+        if s.type == socket.SOCK_DGRAM and s.getsockname()[1] == port:
+            found.append(s)
+        else:
+            s.close()
+    return found
+
+
+@pytest.mark.skipif(not LINUX, reason="imitating a stack without per-socket filtering "
+                                      "needs IP_MULTICAST_ALL (Linux)")
+def test_a_shard_reports_only_its_groups_whatever_the_kernel_delivers(family: int,
+                                                                      port: int) -> None:
+    """macOS has no IP_MULTICAST_ALL: what mpoint guarantees there is
+    GroupSet's own filter (README).  Here a shard is made to hear every
+    group joined on its port, as IP_MULTICAST_ALL=1 does, and must still
+    report only its own."""
+    mine, other = support.new_group(family), support.new_group(family)
+    level, opt = ((socket.IPPROTO_IP, IP_MULTICAST_ALL) if family == socket.AF_INET
+                  else (socket.IPPROTO_IPV6, IPV6_MULTICAST_ALL))
+    with GroupSet(port, family=family) as gs, \
+            mpoint.socket(family) as foreign, mpoint.socket(family) as tx, \
+            socket.socket(family, socket.SOCK_DGRAM) as control:
+        gs.join(mine)
+        shards = sockets_on_port(port)
+        assert len(shards) == 1
+        with shards[0] as shard:
+            shard.setsockopt(level, opt, 1)
+        # A wildcard-bound socket with IP_MULTICAST_ALL on (Linux's default)
+        # shows that the kernel delivers the other group to such a socket.
+        control.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        control.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
+        foreign.join_leaf((other, port), flags=mpoint.JL_RECEIVER_ONLY)
+        tx.sendto(b"other", (other, port))
+        tx.sendto(b"mine", (mine, port))
+        control.settimeout(2)
+        assert control.recv(64) == b"other"
+        got = receive_all(gs, 1, mpoint.RecvBatch(8, 64))
+        assert got == [(mine, b"mine", got[0][2])]
+        assert drain_rest(gs, mpoint.RecvBatch(8, 64)) == []
+        assert gs.stats()[mine].datagrams == 1

@@ -3,7 +3,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "../os_rules.h"
 #include "posix.h"
+
+/* XNU follows BSD: SO_REUSEADDR shares a UDP port only among sockets bound
+ * to a multicast address (in_pcbbind), and join.c binds the wildcard. */
+const int mp__os_port_rule = MP_PORT_RULE_BSD;
 
 int mp__os_udp_socket(int family)
 {
@@ -18,7 +23,10 @@ int mp__os_udp_socket(int family)
     return fd;
 }
 
-/* BSD stacks deliver a group's datagrams only to sockets that joined it. */
+/* XNU has no IP_MULTICAST_ALL: which groups a socket hears is udp_input's
+ * rule (a socket with memberships hears only those; one without may hear
+ * every group joined on its port: open until a Mac runs it, README).
+ * GroupSet drops what is not its shard's in C either way (groupset.c). */
 int mp__os_crosstalk_off(int fd, int family)
 {
     (void)fd;

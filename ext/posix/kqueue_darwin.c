@@ -1,10 +1,14 @@
-/* kqueue_darwin.c -- the kqueue poller (macOS).  Not built or run in this
- * repository's CI yet (Linux only); kept to the same contract as epoll. */
+/* kqueue_darwin.c -- the kqueue poller (macOS), to the contract of
+ * poller.h.  What to ask kevent(2) for and how to read its answer are
+ * decided in ../kqueue_rules.c (os_rules.h), which the Linux suite tests;
+ * this file only turns those decisions into kevent's values.  CI runs it
+ * over an epoll emulation (tests/kqueue_shim); a Mac has not run it yet. */
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/event.h>
 
+#include "../os_rules.h"
 #include "../poller.h"
 
 typedef struct {
@@ -50,21 +54,27 @@ static void kq_forget(void *state)
     free(st);
 }
 
-/* One filter per direction: EVFILT_READ also reports EOF (hang-up). */
+/* Each change of mp__kq_plan as a kevent: a close-only read filter is
+ * edge-triggered (EV_CLEAR) with a low-water mark no datagram reaches, so
+ * that EOF and socket errors wake it (filt_soread tests them before the
+ * mark) and data that waits to be read does not. */
 static int kq_watch(void *state, mp_sock_t s, unsigned int slot, unsigned int before,
                     unsigned int after)
 {
     kq_state *st = state;
-    struct kevent ch[2];
-    int n = 0;
-    unsigned int rb = before & (MP_POLL_IN | MP_POLL_HUP), ra = after & (MP_POLL_IN | MP_POLL_HUP);
+    mp_kq_change_t plan[MP_KQ_MAX_CHANGES];
+    struct kevent ch[MP_KQ_MAX_CHANGES];
+    int n = mp__kq_plan(before, after, plan), i;
 
-    if ((rb != 0) != (ra != 0))
-        EV_SET(&ch[n++], s, EVFILT_READ, ra ? EV_ADD : EV_DELETE, 0, 0,
+    for (i = 0; i < n; i++) {
+        int close_only = plan[i].action == MP_KQ_ADD_CLOSE;
+        unsigned short flags = plan[i].action == MP_KQ_DELETE ? EV_DELETE
+                               : close_only               ? EV_ADD | EV_CLEAR
+                                                          : EV_ADD;
+        EV_SET(&ch[i], s, plan[i].filter == MP_KQ_READ ? EVFILT_READ : EVFILT_WRITE, flags,
+               close_only ? NOTE_LOWAT : 0u, close_only ? MP_KQ_CLOSE_LOWAT : 0,
                (void *)(uintptr_t)slot);
-    if (((before & MP_POLL_OUT) != 0) != ((after & MP_POLL_OUT) != 0))
-        EV_SET(&ch[n++], s, EVFILT_WRITE, (after & MP_POLL_OUT) ? EV_ADD : EV_DELETE, 0, 0,
-               (void *)(uintptr_t)slot);
+    }
     return n ? kevent(st->kq, ch, n, NULL, 0, NULL) : 0;
 }
 
@@ -82,10 +92,14 @@ static int kq_wait(void *state, int timeout_ms, mp_ready_t *ready, int max_ready
     n = kevent(st->kq, NULL, 0, st->events, max_ready, tp);
     for (i = 0; i < n; i++) {
         const struct kevent *e = &st->events[i];
+        mp_kq_event_t ke;
+        ke.filter = e->filter == EVFILT_READ ? MP_KQ_READ : MP_KQ_WRITE;
+        ke.flags = ((e->flags & EV_EOF) ? MP_KQ_EOF : 0u) |
+                   ((e->flags & EV_ERROR) ? MP_KQ_ERROR : 0u);
+        ke.fflags = (unsigned int)e->fflags;
+        ke.data = (long long)e->data;
         ready[i].slot = (unsigned int)(uintptr_t)e->udata;
-        ready[i].what = (e->filter == EVFILT_READ ? MP_POLL_IN : MP_POLL_OUT) |
-                        ((e->flags & EV_ERROR) ? MP_POLL_ERR : 0u) |
-                        ((e->flags & EV_EOF) && e->filter == EVFILT_READ ? MP_POLL_HUP : 0u);
+        ready[i].what = mp__kq_report(&ke, &ready[i].error);
     }
     return n;
 }

@@ -4,7 +4,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "../os_rules.h"
 #include "posix.h"
+
+const int mp__os_port_rule = MP_PORT_RULE_LINUX;
 
 int mp__os_udp_socket(int family)
 {

@@ -8,6 +8,13 @@
 /* A close-on-exec UDP socket of `family`, or -1 with errno set. */
 int mp__os_udp_socket(int family);
 
+/* The stack's rule for sharing a UDP port (MP_PORT_RULE_*, os_rules.h):
+ * Linux's in linux.c, BSD's in darwin.c. */
+extern const int mp__os_port_rule;
+/* Sets what mp__port_sharing says for this stack, so that every receiver
+ * of a port may bind it (socket.c).  0, or -1 with errno set. */
+int mp__share_port(int fd);
+
 /* Keeps the socket from receiving groups that other sockets joined
  * (Linux: IP_MULTICAST_ALL/IPV6_MULTICAST_ALL = 0; BSD filters per socket
  * already).  Returns 0, or -1 with errno set. */

@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../os_rules.h"
 #include "posix.h"
 
 int mp__socket_open(int family, mp_sock_t *out)
@@ -29,13 +30,29 @@ int mp__socket_setup_suffices(void)
     return 1;
 }
 
+int mp__share_port(int fd)
+{
+    unsigned int opts = mp__port_sharing(mp__os_port_rule);
+    int one = 1;
+
+    if ((opts & MP_SHARE_REUSEADDR) &&
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+        return -1;
+    if ((opts & MP_SHARE_REUSEPORT) &&
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+        return -1;
+    return 0;
+}
+
 int mp__socket_setup(mp_sock_t fd, int family)
 {
     int one = 1;
 
     /* Several receivers of one group on one port, as SO_REUSEADDR gives
-     * Winsock multicast receivers; an IPv6 socket speaks IPv6 only. */
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+     * Winsock multicast receivers, whatever address each binds (BSD needs
+     * SO_REUSEPORT for that: port_sharing.c); an IPv6 socket speaks IPv6
+     * only. */
+    if (mp__share_port(fd) < 0 ||
         (family == AF_INET6 &&
          setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
         mp__os_crosstalk_off(fd, family) < 0)

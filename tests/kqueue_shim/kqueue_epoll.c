@@ -14,13 +14,20 @@
  * - EV_ERROR only for a change that failed: placed in the eventlist (data =
  *   errno) while it has room, and then kevent returns at once with those;
  *   with no room kevent fails with the errno;
- * - EV_ADD on an existing knote updates its udata, EV_DELETE of a missing one
- *   is ENOENT, a change on a descriptor that is not open is EBADF, and closing
+ * - EV_CLEAR with NOTE_LOWAT on EVFILT_READ (kqueue_darwin.c's close-only
+ *   watch): the knote wakes for EOF and for a socket error, not for data
+ *   (filt_soread tests both before the low-water mark), edge-triggered
+ *   (EPOLLET) while it is the descriptor's only knote;
+ * - EV_ADD on an existing knote updates its udata and low-water mark but not
+ *   its EV_CLEAR (XNU keeps a knote's flags from its first EV_ADD), EV_DELETE
+ *   of a missing one is ENOENT, a change on a descriptor that is not open is EBADF, and closing
  *   a descriptor drops its knotes.
  * What it does not do: EV_EOF's fflags is always 0 (XNU puts the socket's
- * error there; Linux cannot read that error without clearing it), and every
- * flag but EV_ADD and EV_DELETE, and every fflag, is refused with EINVAL, so
- * that code relying on more fails loudly here rather than passing untested.
+ * error there; Linux cannot read that error without clearing it); a full
+ * receive buffer (XNU lowers NOTE_LOWAT to its size) never activates an
+ * EV_CLEAR knote; and every other flag and fflag (EV_CLEAR without
+ * NOTE_LOWAT, either on EVFILT_WRITE) is refused with EINVAL, so that code
+ * relying on more fails loudly here rather than passing untested.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -42,6 +49,7 @@
 
 typedef struct knotes {
     unsigned int filters;       /* HAS_READ | HAS_WRITE */
+    unsigned int read_clear;    /* the read knote has EV_CLEAR | NOTE_LOWAT */
     void *udata_read;
     void *udata_write;
 } knotes_t;
@@ -119,17 +127,21 @@ static knotes_t *knotes_of(kq_t *st, int fd, int grow)
     return &st->fds[fd];
 }
 
-static uint32_t epoll_mask(unsigned int filters)
+/* A close-only (EV_CLEAR) read knote watches EOF alone (errors come
+ * anyway), edge-triggered unless a level write knote shares the descriptor. */
+static uint32_t epoll_mask(unsigned int filters, unsigned int read_clear)
 {
-    return ((filters & HAS_READ) ? (uint32_t)(EPOLLIN | EPOLLRDHUP) : 0u) |
-           ((filters & HAS_WRITE) ? (uint32_t)EPOLLOUT : 0u);
+    uint32_t read = read_clear ? (uint32_t)EPOLLRDHUP : (uint32_t)(EPOLLIN | EPOLLRDHUP);
+
+    return ((filters & HAS_READ) ? read : 0u) | ((filters & HAS_WRITE) ? (uint32_t)EPOLLOUT : 0u) |
+           ((filters == HAS_READ && read_clear) ? (uint32_t)EPOLLET : 0u);
 }
 
 /* Applies one change under st->lock: 0, or an errno. */
 static int apply(int epfd, kq_t *st, const struct kevent *ch)
 {
     int fd = (int)ch->ident;
-    unsigned int bit, before, after;
+    unsigned int bit, before, after, clear, read_clear;
     struct epoll_event ev;
     knotes_t *k;
 
@@ -144,8 +156,11 @@ static int apply(int epfd, kq_t *st, const struct kevent *ch)
         bit = HAS_WRITE;
     else
         return EINVAL;
-    if ((ch->flags & ~(EV_ADD | EV_DELETE)) != 0 || ch->fflags != 0 ||
-        ((ch->flags & EV_ADD) != 0) == ((ch->flags & EV_DELETE) != 0))
+    clear = (ch->flags & EV_CLEAR) != 0;
+    if ((ch->flags & ~(EV_ADD | EV_DELETE | EV_CLEAR)) != 0 ||
+        ((ch->flags & EV_ADD) != 0) == ((ch->flags & EV_DELETE) != 0) ||
+        ch->fflags != (clear ? (uint32_t)NOTE_LOWAT : 0u) ||
+        (clear && (bit != HAS_READ || !(ch->flags & EV_ADD))))
         return EINVAL;
     if ((k = knotes_of(st, fd, 1)) == NULL)
         return ENOMEM;
@@ -153,8 +168,13 @@ static int apply(int epfd, kq_t *st, const struct kevent *ch)
     after = (ch->flags & EV_ADD) ? before | bit : before & ~bit;
     if ((ch->flags & EV_DELETE) && !(before & bit))
         return ENOENT;
+    /* A new read knote takes EV_CLEAR from this change; an existing one keeps its own. */
+    read_clear = bit != HAS_READ ? k->read_clear : (before & bit) ? k->read_clear
+                 : (ch->flags & EV_ADD) ? clear : 0u;
+    if (!(after & HAS_READ))
+        read_clear = 0;
     memset(&ev, 0, sizeof(ev));
-    ev.events = epoll_mask(after);
+    ev.events = epoll_mask(after, read_clear);
     ev.data.fd = fd;
     if (before == 0) {
         if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
@@ -173,11 +193,13 @@ static int apply(int epfd, kq_t *st, const struct kevent *ch)
         }
         memset(k, 0, sizeof(*k));
         after = bit;
-        ev.events = epoll_mask(after);
+        read_clear = bit == HAS_READ ? clear : 0u;
+        ev.events = epoll_mask(after, read_clear);
         if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
             return errno;
     }
     k->filters = after;
+    k->read_clear = read_clear;
     if (bit == HAS_READ)
         k->udata_read = (ch->flags & EV_ADD) ? ch->udata : NULL;
     else
@@ -203,7 +225,8 @@ static int translate(kq_t *st, const struct epoll_event *e, struct kevent *out, 
         return 0;
     if ((k->filters & HAS_READ) && n < room &&
         (got & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))) {
-        uint16_t flags = (got & (EPOLLRDHUP | EPOLLHUP)) ? EV_EOF : 0;
+        uint16_t flags = (uint16_t)(((got & (EPOLLRDHUP | EPOLLHUP)) ? EV_EOF : 0) |
+                                    (k->read_clear ? EV_CLEAR : 0));
         EV_SET(&out[n], (uintptr_t)fd, EVFILT_READ, flags, 0, readable_bytes(fd), k->udata_read);
         n++;
     }

@@ -29,7 +29,8 @@ static int group_op(int fd, int family, const mp_join_t *r, int join)
                       join ? MCAST_JOIN_GROUP : MCAST_LEAVE_GROUP, &gr, sizeof(gr));
 }
 
-/* What a C receiver of several groups per socket needs: the port shared,
+/* What a C receiver of several groups per socket needs: the port shared
+ * (mp__share_port: SO_REUSEPORT too where the BSD rule applies),
  * cross-talk off, each datagram's destination group (IP_PKTINFO), receive
  * timestamps if asked for, and the sockets in one watch set (epoll, kqueue). */
 static int open_sockets(int family, unsigned short port, size_t count, int *fds, int wfd,
@@ -39,7 +40,7 @@ static int open_sockets(int family, unsigned short port, size_t count, int *fds,
     for (i = 0; i < count; i++) {
         int one = 1;
         fds[i] = mp__os_udp_socket(family);
-        if (fds[i] < 0 || setsockopt(fds[i], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        if (fds[i] < 0 || mp__share_port(fds[i]) < 0 ||
             mp__os_crosstalk_off(fds[i], family) < 0 || mp__bind_port(fds[i], family, port) < 0 ||
             (family == AF_INET
                  ? setsockopt(fds[i], IPPROTO_IP, IP_PKTINFO, &one, sizeof(one))
@@ -127,14 +128,15 @@ static int bind_group(int fd, int family, const mp_join_t *r, unsigned short por
     return bind(fd, (struct sockaddr *)&ss, r->group_len);
 }
 
-/* A socket as mpoint.socket() makes it: SO_REUSEADDR, IPv6-only, cross-talk off. */
+/* A socket as mpoint.socket() makes it: the port shared (mp__share_port),
+ * IPv6-only, cross-talk off. */
 static int leaf_socket(int family)
 {
     int one = 1, fd = mp__os_udp_socket(family), saved;
 
     if (fd < 0)
         return -1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+    if (mp__share_port(fd) < 0 ||
         (family == AF_INET6 &&
          setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
         mp__os_crosstalk_off(fd, family) < 0) {
