@@ -123,3 +123,24 @@ def test_gcc_and_clang_keep_theirs(compiler: str) -> None:
     c, link = build_sources.build_flags(compiler, {"MPOINT_SANITIZE": "1"})
     assert "-Werror" not in c and "-fsanitize=address,undefined" in c and link == c[-5:]
     assert not [f for f in c + link if f.startswith("/")]
+
+
+# -- the CI smoke test (tests/smoke.py, first step of the Windows job) --------------------
+
+def test_the_smoke_test_sends_one_datagram_to_itself(capsys: pytest.CaptureFixture[str]) -> None:
+    import smoke
+    assert smoke.main() == 0
+    out = capsys.readouterr().out
+    assert out.startswith("smoke: ok") and "join_method=" in out and "option_method=" in out
+
+
+def test_the_smoke_test_names_the_cause(monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import smoke
+
+    def refuse(self: object, *args: object) -> None:
+        raise PermissionError(13, "blocked")
+    monkeypatch.setattr(mpoint.MultipointSocket, "send", refuse)
+    assert smoke.main() == 1
+    err = capsys.readouterr().err
+    assert err.startswith("smoke: FAILED: PermissionError") and "winerror=" in err
