@@ -239,8 +239,10 @@ static int connect_to_group(SOCKET s, int family, const mp_join_t *req)
 /* The native call, on a c_leaf socket: it returns s itself, or
  * INVALID_SOCKET.  MP_JOINED_NATIVE joined -- or, on a non-blocking socket
  * (WSAEventSelect makes every registered socket one), answered
- * WSAEWOULDBLOCK: the join is in progress, and the spec completes it as
- * FD_CONNECT, which mpoint posts itself (mp_join_leaf_deferred) as for any
+ * WSAEWOULDBLOCK -- spec: "the socket is marked as nonblocking and the
+ * multipoint session join operation cannot be completed immediately" --
+ * so the join is in progress and "an FD_CONNECT indication will be given
+ * when the join operation completes", which mpoint posts itself (mp_join_leaf_deferred) as for any
  * join on a registered socket; -1 failed with the provider's code;
  * MP_JOINED_BY_OPTION the provider returned INVALID_SOCKET without setting
  * any code -- a stub (Wine 8 is one) that did nothing, so the socket
