@@ -173,7 +173,7 @@ def socket_open(family, type, proto, flags):
     _socket_check(family, type, proto, flags, args, &f)
     if mp_socket_open(args[0], args[1], args[2], f, &s) < 0:
         _raise("WSASocket")
-    return <long long>s
+    return <long long>s         # a plain socket (MP_SOCKET_PLAIN) is a socket too
 
 
 cdef bytes _interface_arg(object interface, mp_join_t *req):
@@ -218,9 +218,15 @@ def get_loopback(fd, int family):
     return on != 0
 
 
-def set_loopback(fd, int family, bint on):
-    if mp_set_loopback(_handle(fd), family, on) < 0:
+def set_loopback(fd, int family, bint on, state=None):
+    """Sets SIO_MULTIPOINT_LOOPBACK; returns how (MP_SET_BY_*), which is
+    also recorded in ``state`` (a SocketState: its option_method)."""
+    cdef int how = mp_set_loopback(_handle(fd), family, on)
+    if how < 0:
         _raise("SIO_MULTIPOINT_LOOPBACK")
+    if state is not None:
+        (<SocketState?>state).option_method = how
+    return how
 
 
 def get_scope(fd, int family):
@@ -230,9 +236,14 @@ def get_scope(fd, int family):
     return hops
 
 
-def set_scope(fd, int family, hops):
-    if mp_set_scope(_handle(fd), family, _clamp(hops)) < 0:
+def set_scope(fd, int family, hops, state=None):
+    """Sets SIO_MULTICAST_SCOPE; returns and records how, as set_loopback."""
+    cdef int how = mp_set_scope(_handle(fd), family, _clamp(hops))
+    if how < 0:
         _raise("SIO_MULTICAST_SCOPE")
+    if state is not None:
+        (<SocketState?>state).option_method = how
+    return how
 
 
 include "wait.pxi"
@@ -242,3 +253,4 @@ include "events.pxi"
 include "sockcalls.pxi"
 include "groupset.pxi"
 include "os_rules.pxi"
+include "decide.pxi"

@@ -47,6 +47,7 @@ int mp_batch_new(size_t max_datagrams, size_t max_size, int metadata, mp_batch_t
     b->max_datagrams = n;
     b->max_size = max_size;
     b->metadata = metadata != 0;
+    b->may_block = 1;
     /* Zeroed: metadata that never arrives reads as "unknown". */
     b->data = calloc(n, max_size);
     b->sizes = calloc(n, sizeof(*b->sizes));

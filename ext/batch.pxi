@@ -22,6 +22,7 @@ cdef extern from "mpoint.h" nogil:
         uint32_t *ifindex
         sockaddr_storage *sources
         sockaddr_storage *groups
+        int may_block
     size_t MP_BATCH_MAX_AREA
     int mp_batch_new(size_t max_datagrams, size_t max_size, int metadata, mp_batch_t **out)
     void mp_batch_free(mp_batch_t *batch)
@@ -320,6 +321,7 @@ def recv_batch(fd, RecvBatch batch not None, timeout):
     _wait_start(&w, timeout)
     cdef mp_sock_t s = _handle(fd)
     _claim(batch)
+    batch.b.may_block = 1             # a bare descriptor's mode is unknown
     try:
         return _recv_loop(s, batch, &w, None, "recv_batch")
     finally:

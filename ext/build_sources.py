@@ -10,7 +10,7 @@ one extension's files for a platform:
 import os
 import sys
 from glob import glob
-from typing import List
+from typing import List, Mapping, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -48,6 +48,46 @@ def lab(platform: str) -> List[str]:
 
 def libraries(platform: str) -> List[str]:
     return ["ws2_32", "iphlpapi"] if platform == "win32" else []
+
+
+# Cython's generated code is not ours to keep warning-free (GCC and clang).
+_GCC_QUIET = ["-Wno-unused-function", "-Wno-unused-parameter",
+              "-Wno-missing-field-initializers", "-Wno-unreachable-code"]
+
+
+def build_flags(compiler_type: str, env: Mapping[str, str]) -> Tuple[List[str], List[str]]:
+    """(compile args, link args) for a distutils compiler_type ("msvc";
+    "unix" or "mingw32": GCC or clang) and the build switches in env:
+      MPOINT_WERROR    warnings are errors (CI): -Werror / /WX
+      MPOINT_DEBUG     no optimisation, debug info, asserts on:
+                       -O0 -g -UNDEBUG / /Od /Zi /UNDEBUG (link /DEBUG)
+      MPOINT_SANITIZE  ASan + UBSan (-fsanitize=address,undefined); MSVC has
+                       ASan only (/fsanitize=address, Visual Studio 2019
+                       16.9 and later), with debug info, no UBSan
+    Warnings are always on (-Wall -Wextra / /W3); a user's newer compiler
+    fails a build only when MPOINT_WERROR asks."""
+    on = lambda name: bool(env.get(name))        # noqa: E731
+    compile_args: List[str] = []
+    link_args: List[str] = []
+    if compiler_type == "msvc":
+        compile_args += ["/W3"] + (["/WX"] if on("MPOINT_WERROR") else [])
+        if on("MPOINT_SANITIZE"):
+            compile_args += ["/fsanitize=address", "/Zi", "/Od"]
+            link_args += ["/DEBUG", "/INCREMENTAL:NO"]
+        elif on("MPOINT_DEBUG"):
+            compile_args += ["/Od", "/Zi", "/UNDEBUG"]
+            link_args += ["/DEBUG"]
+        return compile_args, link_args
+    compile_args += ["-Wall", "-Wextra"] + (["-Werror"] if on("MPOINT_WERROR") else [])
+    compile_args += _GCC_QUIET
+    if on("MPOINT_SANITIZE"):
+        sanitize = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+                    "-fno-sanitize-recover=undefined"]
+        compile_args += sanitize
+        link_args += sanitize
+    elif on("MPOINT_DEBUG"):
+        compile_args += ["-O0", "-g", "-UNDEBUG"]
+    return compile_args, link_args
 
 
 if __name__ == "__main__":

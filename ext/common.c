@@ -339,6 +339,26 @@ int mp_set_scope(mp_sock_t s, int family, long long hops)
     return mp__set_int_option(s, family, MP_OPT_SCOPE, (int)hops);
 }
 
+/* ---- decisions of the Windows files (mp_platform.h) --------------------- */
+
+int mp__native_join_verdict(int wsa_code)
+{
+    if (wsa_code == 0)
+        return MP_JOINED_BY_OPTION;
+    return wsa_code == MP_WSAEWOULDBLOCK ? MP_JOINED_NATIVE : -1;
+}
+
+int mp__plain_socket_fallback(int wsa_code)
+{
+    return wsa_code == MP_WSAESOCKTNOSUPPORT;
+}
+
+int mp__empty_wait_ms(int timeout_ms)
+{
+    return timeout_ms < 0 || timeout_ms > MP_EMPTY_WAIT_SLICE_MS ? MP_EMPTY_WAIT_SLICE_MS
+                                                                  : timeout_ms;
+}
+
 int mp__same_address(const struct sockaddr *a, const struct sockaddr *b)
 {
     if (a == NULL || a->sa_family != b->sa_family)

@@ -9,7 +9,8 @@ cdef extern from "mpoint.h" nogil:
     int MP_WSA_FLAG_OVERLAPPED, MP_WSA_FLAG_NO_HANDLE_INHERIT
     int MP_WSA_FLAG_MULTIPOINT_C_ROOT, MP_WSA_FLAG_MULTIPOINT_C_LEAF
     int MP_WSA_FLAG_MULTIPOINT_D_ROOT, MP_WSA_FLAG_MULTIPOINT_D_LEAF
-    int MP_JOINED_BY_OPTION, MP_JOINED_NATIVE
+    int MP_JOINED_BY_OPTION, MP_JOINED_NATIVE, MP_JOINED_PLAIN, MP_SOCKET_PLAIN
+    int MP_SET_BY_OPTION, MP_SET_BY_IOCTL
     mp_sock_t MP_INVALID_SOCKET
 
     ctypedef struct mp_join_t:
@@ -26,6 +27,7 @@ cdef extern from "mpoint.h" nogil:
         long long if_index
         int if_given
         int bound
+        int plain
 
     int mp_socket_check(int family, int type, int proto, unsigned long flags)
     int mp_socket_setup_suffices()

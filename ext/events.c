@@ -386,12 +386,12 @@ static mp_netevents_t *out_for(mp_evset_t *set, unsigned int slot, int *n)
     return o;
 }
 
-static void fire(mp_evset_t *set, unsigned int slot, unsigned int what, int error, int *n)
+static void fire(mp_evset_t *set, const mp_ready_t *rd, int *n)
 {
+    unsigned int slot = rd->slot, what = rd->what;
     struct mp_reg *r = &set->regs[slot];
     unsigned int may = r->interest & r->armed;
     unsigned int ev = 0;
-    int err = 0;
 
     if ((what & (MP_POLL_IN | MP_POLL_ERR | MP_POLL_HUP)) && (may & MP_FD_READ))
         ev |= MP_FD_READ;
@@ -404,16 +404,49 @@ static void fire(mp_evset_t *set, unsigned int slot, unsigned int what, int erro
         mark_dirty(set, slot);   /* drop what was disarmed, at the next prepare */
     if (ev == 0)
         return;
-    if (what & MP_POLL_ERR)
-        err = error != 0 ? error : mp__socket_error(r->sock);
     {
         mp_netevents_t *o = out_for(set, slot, n);
+        static const unsigned int each[] = {MP_FD_READ, MP_FD_WRITE, MP_FD_CLOSE};
+        int so_error = -1, b;
         o->events |= ev;
-        if (ev & MP_FD_READ)
-            o->errors[bit_index(MP_FD_READ)] = err;
-        if (ev & MP_FD_WRITE)
-            o->errors[bit_index(MP_FD_WRITE)] = err;
+        for (b = 0; b < 3; b++) {
+            int code = 0;
+            if (!(ev & each[b]))
+                continue;
+            if (mp__ready_error(rd, each[b], so_error, &code) > 0) {
+                so_error = mp__socket_error(r->sock);     /* read (and cleared) once */
+                (void)mp__ready_error(rd, each[b], so_error, &code);
+            }
+            o->errors[bit_index(each[b])] = code;
+        }
     }
+}
+
+/* The per-event code (spec, WSAEnumNetworkEvents: "iErrorCode: an array
+ * that contains any associated error codes, with an array index that
+ * corresponds to the position of event bits in lNetworkEvents"): a poller
+ * that read them (wsaevent) is believed; the others only say MP_POLL_ERR,
+ * and the socket's pending error is its code. */
+int mp__ready_error(const mp_ready_t *r, unsigned int fd_event, int so_error, int *out)
+{
+    int i = fd_event == MP_FD_READ ? MP_READY_IN : fd_event == MP_FD_WRITE ? MP_READY_OUT
+                                                                           : MP_READY_HUP;
+
+    *out = 0;
+    if (r->has_codes) {
+        *out = r->codes[i];
+        return 0;
+    }
+    if (!(r->what & MP_POLL_ERR) || fd_event == MP_FD_CLOSE)
+        return 0;
+    if (r->error != 0) {                 /* read with the event (kqueue) */
+        *out = r->error;
+        return 0;
+    }
+    if (so_error < 0)
+        return 1;
+    *out = so_error;
+    return 0;
 }
 
 int mp_evset_collect(mp_evset_t *set, int nready, const mp_netevents_t **out)
@@ -427,7 +460,8 @@ int mp_evset_collect(mp_evset_t *set, int nready, const mp_netevents_t **out)
     for (i = 0; i < nready; i++) {
         unsigned int slot = set->ready[i].slot;
         if (slot < set->high && set->regs[slot].in_use)
-            fire(set, slot, set->ready[i].what, set->ready[i].error, &n);
+            fire(set, &set->ready[i], &n);
+        memset(&set->ready[i], 0, sizeof(set->ready[i]));  /* codes: 0 for the next poll */
     }
     for (k = 0; k < set->nposted; k++) {
         unsigned int slot = set->posted[k];

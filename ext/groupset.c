@@ -936,6 +936,7 @@ int mp_groupset_recv(mp_groupset_t *gs, mp_batch_t *b, int timeout_ms)
             }
         }
     }
+    b->may_block = 0;          /* every shard is in the set's poller: non-blocking */
     drain(gs, b);
     mp_mutex_unlock(&gs->lock);
     return (int)b->count;

@@ -10,6 +10,8 @@
 
 #include "mpoint.h"
 
+/* 0, or MP_SOCKET_PLAIN (mpoint.h) for a socket made without the
+ * multipoint flags because the provider has none; -1 on failure. */
 int mp__socket_open(int family, mp_sock_t *out);
 /* What mp__socket_open does to the socket it made, on a UDP socket of
  * family; and whether that is all it does beyond the runtime's own
@@ -33,6 +35,7 @@ int mp__close(mp_sock_t s);
 /* CLOCK_REALTIME in ns: the clock of kernel receive timestamps. */
 int64_t mp__realtime_ns(void);
 int mp__get_int_option(mp_sock_t s, int family, int which, int *value);
+/* MP_SET_BY_OPTION or MP_SET_BY_IOCTL (mpoint.h), or -1. */
 int mp__set_int_option(mp_sock_t s, int family, int which, int value);
 /* Interface lookups; s, when not MP_INVALID_SOCKET, is a socket the
  * platform may ask (Linux: its ioctl, so a join opens no other descriptor). */
@@ -59,5 +62,29 @@ int mp__fail(int wsa_code);
 int mp__last_error(void);
 /* Puts back a code mp__last_error returned (after clean-up calls). */
 void mp__restore_error(int code);
+
+/* ---- decisions of the Windows files, kept portable (common.c) ----------
+ * so that every platform's suite tests them (ext/decide.pxi,
+ * tests/test_win_decisions.py); the system calls stay in ext/win.  Codes
+ * are Winsock's, as WSAGetLastError() gives them. */
+#define MP_WSAEWOULDBLOCK 10035
+/* WSAJoinLeaf returned INVALID_SOCKET and WSAGetLastError() said
+ * wsa_code: MP_JOINED_BY_OPTION when there is no code (a stub that did
+ * nothing, as Wine 8's: the socket options join), MP_JOINED_NATIVE for
+ * WSAEWOULDBLOCK (the spec: on a non-blocking socket -- and WSAEventSelect
+ * makes it one -- the join is in progress and completes as FD_CONNECT), else
+ * -1: the provider's own failure. */
+int mp__native_join_verdict(int wsa_code);
+/* WSASocket with the multipoint flags, or the XP1_SUPPORT_MULTIPOINT check,
+ * failed with wsa_code: 1 when a plain datagram socket, joined by socket
+ * options, serves instead (WSAESOCKTNOSUPPORT: a layered provider -- VPN,
+ * antivirus -- without multipoint support), else 0. */
+int mp__plain_socket_fallback(int wsa_code);
+/* What a poller with no socket to watch sleeps for a wait of timeout_ms
+ * (-1: forever) before it returns 0: at most MP_EMPTY_WAIT_SLICE_MS, so that
+ * its caller looks again (a registration made meanwhile, a group set
+ * shutting down) instead of sleeping where nothing can wake it. */
+#define MP_EMPTY_WAIT_SLICE_MS 100
+int mp__empty_wait_ms(int timeout_ms);
 
 #endif /* MP_PLATFORM_H */

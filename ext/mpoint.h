@@ -72,6 +72,9 @@ typedef struct mp_join {
     /* What the caller knows of the socket's local address: MP_BOUND_YES,
      * MP_BOUND_NO (mp_join_leaf binds without asking) or MP_BOUND_ASK. */
     int bound;
+    /* The socket is plain (mp_socket_open said MP_SOCKET_PLAIN): the join
+     * is made by socket options and reported as MP_JOINED_PLAIN. */
+    int plain;
 } mp_join_t;
 
 #define MP_BOUND_ASK 0
@@ -88,7 +91,12 @@ typedef struct mp_join {
  * mp_socket_setup: a binding may let its runtime make the socket (CPython
  * then skips the getsockname it makes to check an adopted descriptor) and
  * set it up with mp_socket_setup, after mp_socket_check of the same
- * arguments.  Where it is 0 (Windows) only mp_socket_open makes one. */
+ * arguments.  Where it is 0 (Windows) only mp_socket_open makes one.
+ * mp_socket_open returns 0, or MP_SOCKET_PLAIN: the provider (a layered one:
+ * VPN, antivirus) refused multipoint sockets with WSAESOCKTNOSUPPORT, and a
+ * plain UDP socket, set up the same way, was made instead; its joins go by
+ * socket options (MP_JOINED_PLAIN). */
+#define MP_SOCKET_PLAIN 1
 int mp_socket_check(int family, int type, int proto, unsigned long flags);
 int mp_socket_setup_suffices(void);
 int mp_socket_setup(mp_sock_t s, int family);
@@ -120,6 +128,7 @@ int mp_interface_by_string(const char *name_or_address, unsigned int *out);
  * Returns how the join was made (>= 0) or -1: */
 #define MP_JOINED_BY_OPTION 0   /* socket options (IP_ADD_MEMBERSHIP, MCAST_JOIN_*...) */
 #define MP_JOINED_NATIVE    1   /* Winsock's own WSAJoinLeaf */
+#define MP_JOINED_PLAIN     2   /* socket options: the socket is plain (MP_SOCKET_PLAIN) */
 int mp_join_leaf(mp_sock_t s, int family, const mp_join_t *req);
 /* The argument checks of mp_join_leaf alone, for a socket of family. */
 int mp_join_check(int family, const mp_join_t *req);
@@ -132,6 +141,9 @@ int mp_join_leaf_deferred(mp_sock_t s, int family, const mp_join_t *req, int *re
 /* SIO_MULTIPOINT_LOOPBACK: whether this socket's own datagrams to the group
  * come back to receivers on this host.  SIO_MULTICAST_SCOPE: hops, 0..255. */
 int mp_get_loopback(mp_sock_t s, int family, int *on);
+/* The setters return how the value was set, or -1: */
+#define MP_SET_BY_OPTION 0      /* IP_MULTICAST_LOOP/TTL, IPV6_MULTICAST_LOOP/HOPS */
+#define MP_SET_BY_IOCTL  1      /* SIO_MULTIPOINT_LOOPBACK / SIO_MULTICAST_SCOPE */
 int mp_set_loopback(mp_sock_t s, int family, int on);
 int mp_get_scope(mp_sock_t s, int family, int *hops);
 int mp_set_scope(mp_sock_t s, int family, long long hops);
@@ -236,6 +248,14 @@ typedef struct mp_batch {
     struct sockaddr_storage *sources;   /* the sender */
     struct sockaddr_storage *groups;    /* the destination address; ss_family 0: unknown */
     void *platform;                     /* the platform file's scratch */
+    /* The caller's word on the socket's mode for the next receive, which
+     * Winsock cannot read back (FIONBIO only sets it) and which Winsock's
+     * receive cannot override (no MSG_DONTWAIT): 1 (mp_batch_new's default)
+     * the socket may be in blocking mode, so win/batch.c makes it
+     * non-blocking around the receive and blocking again after it; 0 it is
+     * non-blocking (a timeout is set, or it is registered in an event set).
+     * POSIX ignores it (MSG_DONTWAIT). */
+    int may_block;
 } mp_batch_t;
 
 /* max_datagrams in 1..65536, max_size in 1..65536 and their product (the

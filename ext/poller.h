@@ -27,7 +27,26 @@ typedef struct mp_ready {
      * (kqueue: EV_EOF's fflags), or 0 and events.c reads SO_ERROR.  A
      * poller that never reads one leaves it 0 (events.c zeroes the array). */
     int error;
+    /* The poller's own error code per event, where the system gives one
+     * (WSAEnumNetworkEvents' iErrorCode[FD_READ_BIT / FD_WRITE_BIT /
+     * FD_CLOSE_BIT]): indexed MP_READY_IN, _OUT, _HUP; with has_codes 0
+     * (every other poller) events.c asks the socket (SO_ERROR) on
+     * MP_POLL_ERR.  events.c zeroes each record after it read it, so a
+     * poller that never sets them leaves them 0. */
+    int codes[3];
+    int has_codes;
 } mp_ready_t;
+
+#define MP_READY_IN  0
+#define MP_READY_OUT 1
+#define MP_READY_HUP 2
+
+/* events.c: the error code to report for FD_* event (READ, WRITE or CLOSE)
+ * of ready record r: the poller's own code when it gave codes, else, on
+ * MP_POLL_ERR, *so_error (read once by the caller, -1 meaning "not read
+ * yet": then 1 is returned with *so_error untouched, asking for it), else 0.
+ * Portable so that every suite tests it (ext/decide.pxi). */
+int mp__ready_error(const mp_ready_t *r, unsigned int fd_event, int so_error, int *out);
 
 typedef struct mp_poller {
     const char *name;

@@ -21,6 +21,8 @@ cdef object _std_sendto = _std.sendto
 cdef object _std_sendmsg = getattr(_std, "sendmsg", None)
 cdef object _std_bind = _std.bind
 cdef object _std_fileno = _std.fileno
+cdef object _std_gettimeout = _std.gettimeout
+cdef object _std_settimeout = _std.settimeout
 
 import _socket as _csocket_mod
 cdef object _csock_init = _csocket_mod.socket.__init__
@@ -43,6 +45,7 @@ def init_socket(sock, family, type, proto, flags):
     cdef int args[3]
     cdef unsigned long f = 0
     cdef mp_sock_t s = MP_INVALID_SOCKET
+    cdef int opened = 0
     _socket_check(family, type, proto, flags, args, &f)
     if _SETUP_SUFFICES:
         _csock_init(sock, args[0], _SOCK_DGRAM, _IPPROTO_UDP)
@@ -52,7 +55,8 @@ def init_socket(sock, family, type, proto, flags):
             finally:
                 _csocket_mod.socket.close(sock)
     else:
-        if mp_socket_open(args[0], args[1], args[2], f, &s) < 0:
+        opened = mp_socket_open(args[0], args[1], args[2], f, &s)
+        if opened < 0:
             _raise("WSASocket")
         fd = <long long>s
         try:
@@ -63,7 +67,7 @@ def init_socket(sock, family, type, proto, flags):
             raise
     sock._io_refs = 0                 # what socket.socket.__init__ sets after it
     sock._closed = False
-    sock._mp = SocketState(args[0], f, MP_BOUND_NO)
+    sock._mp = SocketState(args[0], f, MP_BOUND_NO, opened == MP_SOCKET_PLAIN)
 
 
 def new_socket(cls, family, type, proto, flags):
@@ -175,8 +179,12 @@ def sock_recv_batch(self, RecvBatch batch not None, timeout=None):
     cdef SocketState st = _state(self)
     cdef _wait_t w
     cdef long long fd
+    cdef bint may_block
     # 1. The timeout converted (caller code: __float__, __index__, or a
-    #    gettimeout override), before the descriptor is read.
+    #    gettimeout override), before the descriptor is read.  The socket's
+    #    own mode is socket.socket's: any timeout (0 included) means the
+    #    system socket is non-blocking (win/batch.c needs to know).
+    may_block = _std_gettimeout(self) is None
     _wait_start(&w, self.gettimeout() if timeout is None else timeout)
     # 2. The descriptor as it is now, held open by the busy count.
     fd = _std_fileno(self)
@@ -187,6 +195,7 @@ def sock_recv_batch(self, RecvBatch batch not None, timeout=None):
         st.metadata = True
     _rearm(st, MP_FD_READ)
     _claim(batch)
+    batch.b.may_block = may_block
     st.busy += 1
     try:
         return _recv_loop(<mp_sock_t>fd, batch, &w, st, "recv_batch")
@@ -346,6 +355,7 @@ def sock_join_leaf(self, name, caller_data=None, callee_data=None, sqos=None, gq
     if st.joined is not None:
         _fail("WSAEISCONN", "WSAJoinLeaf", f"already a member of {st.joined}")
     req.bound = st.bound
+    req.plain = st.plain
     # 3. The join, and its bookkeeping.
     if reg is not None:
         how = mp_join_leaf_deferred(s, family, &req, &result)

@@ -17,6 +17,8 @@ cdef class SocketState:
     cdef readonly object joined          # the name joined, or None
     cdef readonly unsigned int join_flags    # JL_* role; 0: not joined
     cdef readonly int join_method        # MP_JOINED_*; -1: not joined
+    cdef readonly bint plain             # made without multipoint (MP_SOCKET_PLAIN)
+    cdef readonly int option_method        # MP_SET_BY_* of the last loopback/scope set; -1: none
     cdef readonly object dest            # send()'s destination (JL_BOTH), or None
     cdef readonly bint metadata          # pktinfo and timestamps asked for
     cdef public object reg               # (EventSet, slot), or None
@@ -29,10 +31,12 @@ cdef class SocketState:
     cdef readonly bint closing
     cdef long long deferred_fd
 
-    def __cinit__(self, int family, unsigned long flags, int bound):
+    def __cinit__(self, int family, unsigned long flags, int bound, bint plain=False):
         self.family = family
         self.flags = flags
+        self.plain = plain
         self.join_method = -1
+        self.option_method = -1
         self.bound = bound
         self.deferred_fd = -1
 

@@ -37,6 +37,7 @@ async def join_leaf(sock: MultipointSocket, *args: Any, **kwargs: Any) -> Multip
         raise errors.from_code("WSAEINVAL", "join_leaf",
                                "the socket is registered in an EventSet: wait for its "
                                "FD_CONNECT there")
+    sock.setblocking(False)        # and it stays so: the completion set restores this
     with EventSet() as completion:
         completion.register(sock, FD.CONNECT)
         sock.join_leaf(*args, **kwargs)           # bad arguments raise here, at once

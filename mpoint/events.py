@@ -1,7 +1,9 @@
 """EventSet: Winsock's WSAEventSelect model for many sockets, on every OS.
 
 ``register(sock, events)`` makes the socket non-blocking (as WSAEventSelect
-does) and ``wait()`` returns what fired as ``NetworkEvents(sock, events,
+does) until ``unregister`` gives it its mode back; a socket is in at most one
+set at a time (Winsock ties it to one event object: a second registration
+elsewhere raises WSAEINVAL instead of cancelling the first); and ``wait()`` returns what fired as ``NetworkEvents(sock, events,
 errors)`` -- WSAEnumNetworkEvents' ``lNetworkEvents`` and ``iErrorCode[]``
 (Winsock codes, 0 for success) -- with Winsock's re-enabling rules:
 
@@ -110,8 +112,15 @@ class EventSet(_core.EventCore):
 
     def register(self, sock: "MultipointSocket", events: int) -> None:
         """WSAEventSelect(sock, events): watch ``sock`` for ``events`` (FD
-        bits).  Makes the socket non-blocking.  A socket registered in
-        another set moves here, as a second WSAEventSelect would."""
+        bits).  Makes the socket non-blocking until it is unregistered.
+
+        One set per socket, on every platform.  Winsock ties a socket to
+        one event object, so a second WSAEventSelect from another set (or
+        from mpoint.aio's readiness thread) would silently cancel the
+        first; mpoint refuses it instead: registering a socket that another
+        set watches raises WSAEINVAL (``errors.WSAEINVAL``, an OSError) and
+        changes neither set.  Unregister it there first.  Registering again
+        in the same set is ``modify``."""
         from .multipoint_socket import MultipointSocket
         if not isinstance(sock, MultipointSocket):
             raise TypeError(f"EventSet takes mpoint sockets, not {type(sock).__name__}")
@@ -123,18 +132,29 @@ class EventSet(_core.EventCore):
         if fd < 0:
             raise errors.from_code("WSAENOTSOCK", "WSAEventSelect", "the socket is closed")
         if sock._mp.reg is not None:
-            sock._mp.reg[0].unregister(sock)
+            raise errors.from_code("WSAEINVAL", "WSAEventSelect",
+                                   "the socket is registered in another EventSet (Winsock "
+                                   "allows one per socket): unregister it there first")
+        before = sock.gettimeout()
         sock.setblocking(False)
-        slot = self._add(sock, fd, events)
+        try:
+            slot = self._add(sock, fd, events)
+        except BaseException:
+            sock.settimeout(before)
+            raise
         self._slots[sock] = slot
-        sock._mp.reg = (self, slot)
+        sock._mp.reg = (self, slot, before)
 
     def modify(self, sock: "MultipointSocket", events: int) -> None:
         """Changes the events watched; every event is recorded anew."""
         self._modify(self._slot(sock), events)
 
     def unregister(self, sock: "MultipointSocket") -> None:
-        """Stops watching ``sock`` (it stays non-blocking, as in Winsock)."""
+        """Stops watching ``sock`` and gives it back the blocking mode (the
+        timeout) it had when registered.  Winsock leaves a socket
+        non-blocking after WSAEventSelect(s, NULL, 0); mpoint restores it
+        (ioctlsocket FIONBIO 0 there, which succeeds once no event is
+        selected), the same on every platform."""
         self._leave(sock, False)
 
     def _closing(self, sock: "MultipointSocket") -> None:
@@ -144,9 +164,12 @@ class EventSet(_core.EventCore):
 
     def _leave(self, sock: "MultipointSocket", closing: bool) -> None:
         slot = self._slot(sock)
+        before = sock._mp.reg[2]
         del self._slots[sock]
         sock._mp.reg = None
         self._remove(slot, closing)
+        if not closing and sock.fileno() >= 0:
+            sock.settimeout(before)      # after the poller let go of it (Windows)
 
     def close(self) -> None:
         """Every socket leaves the set, then the set's memory and descriptor

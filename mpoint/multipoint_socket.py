@@ -18,6 +18,9 @@ _BOUND_ASK = _core.BOUND_ASK
 Address = Union[Tuple[str, int], Tuple[str, int, int], Tuple[str, int, int, int]]
 Interface = Union[None, int, str]
 
+_JOIN_METHODS = {_core.JOINED_BY_OPTION: "socket options", _core.JOINED_NATIVE: "WSAJoinLeaf",
+                 _core.JOINED_PLAIN: "socket options (no multipoint provider)"}
+
 DEFAULT_FLAGS = SocketFlag.WSA_FLAG_MULTIPOINT_C_LEAF | SocketFlag.WSA_FLAG_MULTIPOINT_D_LEAF
 
 
@@ -82,11 +85,35 @@ class MultipointSocket(_stdsocket.socket):
         ``"socket options"`` (IP_ADD_MEMBERSHIP, MCAST_JOIN_*: every POSIX
         join, and on Windows a join with an interface or a source, or one
         whose provider's WSAJoinLeaf fails without an error, as Wine's
-        does); None before a join."""
+        does); ``"socket options (no multipoint provider)"`` on Windows for
+        a socket made plain because a layered provider (VPN, antivirus)
+        refused multipoint sockets with WSAESOCKTNOSUPPORT (``plain``);
+        None before a join.  A native join that answered WSAEWOULDBLOCK (a
+        non-blocking socket) counts as ``"WSAJoinLeaf"``: in progress, its
+        outcome reported as FD_CONNECT where the socket is registered."""
         how = self._mp.join_method
         if how < 0:
             return None
-        return "WSAJoinLeaf" if how else "socket options"
+        return _JOIN_METHODS[how]
+
+    @property
+    def plain(self) -> bool:
+        """True for a socket made without WSASocket's multipoint flags
+        because the provider has no multipoint support (Windows, layered
+        providers: WSAESOCKTNOSUPPORT); it joins by socket options."""
+        return bool(self._mp.plain)
+
+    @property
+    def option_method(self) -> Optional[str]:
+        """How the last ``multipoint_loopback`` / ``multicast_scope`` set
+        went: ``"ioctl"`` (SIO_MULTIPOINT_LOOPBACK / SIO_MULTICAST_SCOPE,
+        Winsock's form) or ``"socket options"`` (IP_MULTICAST_LOOP/TTL,
+        IPV6_MULTICAST_LOOP/HOPS: every POSIX set, and on Windows one whose
+        provider refused the ioctl with any code); None before a set."""
+        how = self._mp.option_method
+        if how < 0:
+            return None
+        return "ioctl" if how == _core.SET_BY_IOCTL else "socket options"
 
     # -- WSAJoinLeaf, and the calls that read or keep the multipoint state --
     # All in C (ext/sockcalls.pxi): one socket per group makes join_leaf a
@@ -154,7 +181,7 @@ class MultipointSocket(_stdsocket.socket):
     def multipoint_loopback(self, on: bool) -> None:
         if not isinstance(on, (bool, int)):
             raise TypeError(f"multipoint_loopback must be a bool, not {type(on).__name__}")
-        _core.set_loopback(self.fileno(), self._mp.family, bool(on))
+        _core.set_loopback(self.fileno(), self._mp.family, bool(on), self._mp)
 
     @property
     def multicast_scope(self) -> int:
@@ -168,7 +195,7 @@ class MultipointSocket(_stdsocket.socket):
     def multicast_scope(self, hops: int) -> None:
         if isinstance(hops, bool):
             raise TypeError("multicast_scope must be an int, not bool")
-        _core.set_scope(self.fileno(), self._mp.family, hops)
+        _core.set_scope(self.fileno(), self._mp.family, hops, self._mp)
 
 
 def socket(family: int = _stdsocket.AF_INET, type: int = _stdsocket.SOCK_DGRAM, proto: int = 0,

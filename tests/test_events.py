@@ -1,6 +1,7 @@
 """EventSet: Winsock's WSAEventSelect semantics, one suite for every backend."""
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import pytest
 
@@ -52,13 +53,22 @@ def test_backends() -> None:
         EventSet(5)  # type: ignore[arg-type]
 
 
-def test_register_makes_the_socket_nonblocking(evset: EventSet) -> None:
+@pytest.mark.parametrize("timeout", [None, 2.5, 0.0])
+def test_register_makes_the_socket_nonblocking_until_unregistered(
+        evset: EventSet, timeout: Optional[float]) -> None:
+    # Winsock leaves a socket non-blocking after WSAEventSelect(s, NULL, 0);
+    # mpoint gives back the mode it had (FIONBIO 0 on Windows), everywhere.
     with mpoint.socket() as s:
-        assert s.getblocking()
+        s.settimeout(timeout)
         evset.register(s, FD.READ)
         assert not s.getblocking() and s in evset and len(evset) == 1
         evset.unregister(s)
-        assert not s.getblocking() and s not in evset   # stays non-blocking, as in Winsock
+        assert s.gettimeout() == timeout and s not in evset
+        if timeout is None:                 # really blocking again: waits for a datagram
+            s.bind(("127.0.0.1", 0))
+            s.settimeout(0.2)
+            with pytest.raises(socket.timeout):
+                s.recv(10)
 
 
 @pytest.mark.parametrize("events", [0x400, -1, 2**40])
@@ -444,13 +454,39 @@ def test_closing_a_registered_socket(evset: EventSet, family: int, group: str,
             assert fired(evset.wait(1)) == {r2: FD.READ}
 
 
-def test_moving_to_another_set(evset: EventSet, backend: str) -> None:
+def test_a_second_set_is_refused(evset: EventSet, backend: str) -> None:
+    # Winsock ties a socket to one event object: a second WSAEventSelect
+    # would silently cancel the first set's.  mpoint refuses it, everywhere.
     with mpoint.socket() as s, EventSet(backend) as other:
         evset.register(s, FD.WRITE)
-        other.register(s, FD.WRITE)                 # a second WSAEventSelect replaces it
-        assert s not in evset and s in other
-        assert evset.wait(0.05) == []
+        with pytest.raises(errors.WSAEINVAL, match="another EventSet"):
+            other.register(s, FD.WRITE)
+        assert s in evset and s not in other and len(other) == 0
+        assert other.wait(0.05) == []
+        assert fired(evset.wait(1)) == {s: FD.WRITE}     # the first still works
+        evset.unregister(s)
+        other.register(s, FD.WRITE)                      # free again: allowed
         assert fired(other.wait(1)) == {s: FD.WRITE}
+
+
+def test_a_set_and_the_aio_readiness_thread_exclude_each_other(evset: EventSet) -> None:
+    # mpoint.aio's readiness thread (Windows' proactor loop) registers in a
+    # set of its own: a socket the user registered is refused there.
+    from mpoint import aio
+
+    class Proactorish(asyncio.SelectorEventLoop):
+        def add_reader(self, *args: Any) -> None:       # as the proactor loop
+            raise NotImplementedError
+
+    loop = Proactorish()
+    try:
+        with mpoint.socket() as s:
+            evset.register(s, FD.READ)
+            with pytest.raises(errors.WSAEINVAL):
+                aio._Readiness(loop, s, lambda: None, lambda: None)
+            assert s in evset
+    finally:
+        loop.close()
 
 
 def test_ten_thousand_sockets(evset: EventSet, port: int) -> None:

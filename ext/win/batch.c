@@ -4,13 +4,17 @@
  * the stack serves them all and the batch needs no scratch (as
  * posix/batch_darwin.c).
  *
- * Never blocking.  Winsock has no MSG_DONTWAIT, and the blocking mode of a
- * socket cannot be read back (FIONBIO only sets it; WSAEventSelect forces
- * it), so each receive is preceded by WSAPoll with a zero timeout, which
- * also reports a queued zero-length datagram (FIONREAD would say 0 bytes,
- * like an empty queue).  The cost is one more call per datagram.  Contract:
- * one receiver per socket at a time -- a datagram taken by another thread
- * between the two calls would leave this receive waiting for the next.
+ * Never blocking, one call per datagram.  Winsock has no MSG_DONTWAIT, and
+ * the blocking mode of a socket cannot be read back (FIONBIO only sets it;
+ * WSAEventSelect forces it), so the caller says it (mp_batch_t.may_block):
+ * a non-blocking socket is received from directly until WSAEWOULDBLOCK; one
+ * that may be blocking is made non-blocking (FIONBIO 1) for the receive and
+ * blocking again (FIONBIO 0) after it: two calls per batch, not per
+ * datagram.  A datagram another thread takes meanwhile then only makes
+ * this receive answer WSAEWOULDBLOCK (the caller waits, and receives
+ * again); it can never leave it blocked, as a poll-then-receive could.
+ * Contract: while a receive runs on a blocking socket, another thread's
+ * receive on it may see WSAEWOULDBLOCK (one receiver per socket at a time).
  */
 #include <string.h>
 
@@ -191,6 +195,11 @@ static void keep(mp_batch_t *b, size_t i, size_t len, WSAMSG *msg, int truncated
         keep_control(b, i, c, stamped);
 }
 
+static int set_nonblocking(SOCKET s, u_long on)
+{
+    return ioctlsocket(s, FIONBIO, &on) == SOCKET_ERROR ? -1 : 0;
+}
+
 /* An error after some datagrams arrived is not reported: the datagrams are,
  * and a lasting error shows again on the next receive. */
 int mp__batch_recv(mp_sock_t s, mp_batch_t *b)
@@ -206,21 +215,14 @@ int mp__batch_recv(mp_sock_t s, mp_batch_t *b)
 
     if (recvmsg == NULL)
         return -1;
+    if (b->may_block && set_nonblocking(s, 1) < 0)
+        return -1;
     for (got = start; got < b->max_datagrams; got++) {
-        WSAPOLLFD p;
         WSABUF data;
         WSAMSG msg;
         DWORD n = 0;
-        int rc, truncated = 0;
+        int truncated = 0;
 
-        p.fd = s;
-        p.events = POLLRDNORM;
-        p.revents = 0;
-        rc = WSAPoll(&p, 1, 0);
-        if (rc != 1) {
-            err = rc == 0 ? WSAEWOULDBLOCK : WSAGetLastError();
-            break;
-        }
         data.buf = (char *)(b->data + got * b->max_size);
         data.len = (ULONG)b->max_size;
         memset(&msg, 0, sizeof(msg));
@@ -240,12 +242,14 @@ int mp__batch_recv(mp_sock_t s, mp_batch_t *b)
              * relied on (Wine leaves it untouched, and MSG_TRUNC unset). */
             err = WSAGetLastError();
             if (err != WSAEMSGSIZE)
-                break;
+                break;          /* WSAEWOULDBLOCK: nothing more queued */
             n = (DWORD)b->max_size;
             truncated = 1;
         }
         keep(b, got, (size_t)n, &msg, truncated, &stamped);
     }
+    if (b->may_block)
+        set_nonblocking(s, 0);     /* fails only for a socket just closed */
     if (got == start) {
         WSASetLastError(err);
         return -1;

@@ -8,8 +8,9 @@
  * Two ways to join.  The native WSAJoinLeaf joins on the default interface
  * and takes no source filter, so it is used only for a join with neither an
  * interface nor a source; everything else is made with socket options, as on
- * POSIX.  mp__join_leaf says which way it went: MP_JOINED_NATIVE or
- * MP_JOINED_BY_OPTION (mpoint.h; Python's sock.join_method).
+ * POSIX.  mp__join_leaf says which way it went: MP_JOINED_NATIVE,
+ * MP_JOINED_BY_OPTION, or MP_JOINED_PLAIN for a plain socket (mpoint.h;
+ * Python's sock.join_method).
  */
 #include <string.h>
 
@@ -236,16 +237,28 @@ static int connect_to_group(SOCKET s, int family, const mp_join_t *req)
 /* ---- WSAJoinLeaf -------------------------------------------------------- */
 
 /* The native call, on a c_leaf socket: it returns s itself, or
- * INVALID_SOCKET.  MP_JOINED_NATIVE joined; -1 failed with the provider's
- * code; MP_JOINED_BY_OPTION the provider returned INVALID_SOCKET without
- * setting any code -- a stub (Wine 8 is one) that did nothing, so the socket
- * options do the join.  No data, no QoS: common.c refused them. */
+ * INVALID_SOCKET.  MP_JOINED_NATIVE joined -- or, on a non-blocking socket
+ * (WSAEventSelect makes every registered socket one), answered
+ * WSAEWOULDBLOCK -- spec: "the socket is marked as nonblocking and the
+ * multipoint session join operation cannot be completed immediately" --
+ * so the join is in progress and "an FD_CONNECT indication will be given
+ * when the join operation completes", which mpoint posts itself (mp_join_leaf_deferred) as for any
+ * join on a registered socket; -1 failed with the provider's code;
+ * MP_JOINED_BY_OPTION the provider returned INVALID_SOCKET without setting
+ * any code -- a stub (Wine 8 is one) that did nothing, so the socket
+ * options do the join.  mp__native_join_verdict (common.c) decides.  No
+ * data, no QoS: common.c refused them. */
 static int native_join(SOCKET s, int family, const mp_join_t *req)
 {
+    int verdict;
+
     WSASetLastError(0);
     if (WSAJoinLeaf(s, (const struct sockaddr *)&req->group, req->group_len,
-                    NULL, NULL, NULL, NULL, req->flags) == INVALID_SOCKET)
-        return WSAGetLastError() == 0 ? MP_JOINED_BY_OPTION : -1;
+                    NULL, NULL, NULL, NULL, req->flags) == INVALID_SOCKET) {
+        verdict = mp__native_join_verdict(WSAGetLastError());
+        if (verdict != MP_JOINED_NATIVE)
+            return verdict;
+    }
     /* Whether the provider already made the group the default destination
      * of a sender is not documented; connect() makes sure. */
     if (req->flags == MP_JL_SENDER_ONLY && connect_to_group(s, family, req) < 0)
@@ -253,13 +266,15 @@ static int native_join(SOCKET s, int family, const mp_join_t *req)
     return MP_JOINED_NATIVE;
 }
 
+/* A plain socket (MP_SOCKET_PLAIN: its provider has no multipoint) never
+ * asks WSAJoinLeaf, which would refuse it; its join is the options'. */
 int mp__join_leaf(mp_sock_t s, int family, const mp_join_t *req)
 {
     int native;
 
     if (bind_if_unbound(s, family, req) < 0)
         return -1;
-    if (req->ifindex == 0 && req->source_len == 0) {
+    if (!req->plain && req->ifindex == 0 && req->source_len == 0) {
         native = native_join(s, family, req);
         if (native != MP_JOINED_BY_OPTION)
             return native;
@@ -273,5 +288,5 @@ int mp__join_leaf(mp_sock_t s, int family, const mp_join_t *req)
         return -1;
     if (req->flags == MP_JL_SENDER_ONLY && connect_to_group(s, family, req) < 0)
         return -1;
-    return MP_JOINED_BY_OPTION;
+    return req->plain ? MP_JOINED_PLAIN : MP_JOINED_BY_OPTION;
 }

@@ -26,34 +26,30 @@ static int provider_is_multipoint(SOCKET s)
     return (info.dwServiceFlags1 & XP1_SUPPORT_MULTIPOINT) != 0;
 }
 
-/* WSASocket with the non-rooted multipoint flags (common.c accepted only
- * C_LEAF|D_LEAF), overlapped as every Winsock socket CPython makes, and not
- * inherited by child processes; then mp__socket_setup. */
-int mp__socket_open(int family, mp_sock_t *out)
+/* What every mpoint socket gets, multipoint or plain.  Several receivers
+ * of one group on one port share it through SO_REUSEADDR, as POSIX does; an
+ * IPv6 socket speaks IPv6 only (the Windows default, made explicit).
+ * Windows delivers a group's datagrams only to the sockets that joined it,
+ * so there is no cross-talk to turn off (POSIX: IP_MULTICAST_ALL on Linux). */
+static int setup_options(SOCKET s, int family)
 {
-    SOCKET s;
+    DWORD one = 1, off = FALSE, bytes = 0;
 
-    if (mp__win_startup() < 0)
+    if (setsockopt(s, SOL_SOCKET, SO_REUSEADDR, (const char *)&one, sizeof(one)) == SOCKET_ERROR ||
+        (family == AF_INET6 &&
+         setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, (const char *)&one, sizeof(one)) == SOCKET_ERROR))
         return -1;
-    s = WSASocketW(family, SOCK_DGRAM, IPPROTO_UDP, NULL, 0, MP_WIN_FLAGS);
-    if (s == INVALID_SOCKET)
-        return -1;
-    if (mp__socket_setup(s, family) < 0)
-        return fail_closing(s, WSAGetLastError());
-    *out = s;
-    return 0;
-}
-
-/* Only WSASocketW can ask for the multipoint flags: a socket someone else
- * made is never set up in their place. */
-int mp__socket_setup_suffices(void)
-{
+    /* Windows reports an ICMP port unreachable for an earlier send as
+     * WSAECONNRESET on the next receive of any UDP socket; POSIX reports it
+     * only on connected ones.  Turned off so that a receive error means this
+     * socket's own failure.  Best effort: a provider without the ioctl
+     * keeps its own habit (Wine's is Linux's). */
+    WSAIoctl(s, SIO_UDP_CONNRESET, &off, sizeof(off), NULL, 0, &bytes, NULL, NULL);
     return 0;
 }
 
 int mp__socket_setup(mp_sock_t s, int family)
 {
-    DWORD one = 1, off = FALSE, bytes = 0;
     int multipoint;
 
     /* A provider may accept the flags without honouring them.  Without
@@ -69,21 +65,59 @@ int mp__socket_setup(mp_sock_t s, int family)
         WSASetLastError(WSAESOCKTNOSUPPORT);
         return -1;
     }
-    /* Several receivers of one group on one port share it through
-     * SO_REUSEADDR, as POSIX does; an IPv6 socket speaks IPv6 only (the
-     * Windows default, made explicit).  Windows delivers a group's datagrams
-     * only to the sockets that joined it, so there is no cross-talk to turn
-     * off (POSIX: IP_MULTICAST_ALL on Linux). */
-    if (setsockopt(s, SOL_SOCKET, SO_REUSEADDR, (const char *)&one, sizeof(one)) == SOCKET_ERROR ||
-        (family == AF_INET6 &&
-         setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, (const char *)&one, sizeof(one)) == SOCKET_ERROR))
+    return setup_options(s, family);
+}
+
+/* WSASocket with the non-rooted multipoint flags (common.c accepted only
+ * C_LEAF|D_LEAF), overlapped as every Winsock socket CPython makes, and not
+ * inherited by child processes; then mp__socket_setup.
+ *
+ * A layered provider (VPN, antivirus) that lacks XP1_SUPPORT_MULTIPOINT
+ * refuses the flags, or takes them and fails the check below, with
+ * WSAESOCKTNOSUPPORT; mp__plain_socket_fallback (common.c) then makes a
+ * plain UDP socket, set up the same way except for the check, and says so:
+ * MP_SOCKET_PLAIN (its joins go by socket options: MP_JOINED_PLAIN). */
+static int open_plain(int family, mp_sock_t *out)
+{
+    SOCKET s = WSASocketW(family, SOCK_DGRAM, IPPROTO_UDP, NULL, 0,
+                          WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+
+    if (s == INVALID_SOCKET)
         return -1;
-    /* Windows reports an ICMP port unreachable for an earlier send as
-     * WSAECONNRESET on the next receive of any UDP socket; POSIX reports it
-     * only on connected ones.  Turned off so that a receive error means this
-     * socket's own failure.  Best effort: a provider without the ioctl
-     * keeps its own habit (Wine's is Linux's). */
-    WSAIoctl(s, SIO_UDP_CONNRESET, &off, sizeof(off), NULL, 0, &bytes, NULL, NULL);
+    if (setup_options(s, family) < 0)
+        return fail_closing(s, WSAGetLastError());
+    *out = s;
+    return MP_SOCKET_PLAIN;
+}
+
+int mp__socket_open(int family, mp_sock_t *out)
+{
+    SOCKET s;
+    int err;
+
+    if (mp__win_startup() < 0)
+        return -1;
+    s = WSASocketW(family, SOCK_DGRAM, IPPROTO_UDP, NULL, 0, MP_WIN_FLAGS);
+    if (s == INVALID_SOCKET) {
+        err = WSAGetLastError();
+        return mp__plain_socket_fallback(err) ? open_plain(family, out) : -1;
+    }
+    if (mp__socket_setup(s, family) < 0) {
+        err = WSAGetLastError();
+        closesocket(s);
+        if (mp__plain_socket_fallback(err))
+            return open_plain(family, out);
+        WSASetLastError(err);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+/* Only WSASocketW can ask for the multipoint flags: a socket someone else
+ * made is never set up in their place. */
+int mp__socket_setup_suffices(void)
+{
     return 0;
 }
 
@@ -91,7 +125,11 @@ int mp__socket_setup(mp_sock_t s, int family)
  * (a BOOL) and SIO_MULTICAST_SCOPE (an int of hops).  A provider that answers
  * WSAEOPNOTSUPP (Wine does, for both) gets the socket options of the same
  * meaning: IP_MULTICAST_LOOP / IP_MULTICAST_TTL, IPV6_MULTICAST_LOOP /
- * IPV6_MULTICAST_HOPS.  Whether the Microsoft provider keeps the ioctls and
+ * IPV6_MULTICAST_HOPS.  So does any other failure of the set: a provider
+ * may answer WSAEINVAL (likely for IPv6) or WSAEFAULT, and a refusal of the
+ * ioctl must not fail every socket as it is made; the option's own failure
+ * is what gets reported, and the setter says which way the value went
+ * (MP_SET_BY_IOCTL / MP_SET_BY_OPTION; Python's sock.option_method).  Whether the Microsoft provider keeps the ioctls and
  * the options as one state (a get after a set of the other kind) is open
  * until a real Windows run answers it (README.md).
  *
@@ -147,11 +185,10 @@ int mp__set_int_option(mp_sock_t s, int family, int which, int value)
     int level, name;
 
     if (WSAIoctl(s, ioctl_code(which), &v, sizeof(v), NULL, 0, &bytes, NULL, NULL) == 0)
-        return 0;
-    if (WSAGetLastError() != WSAEOPNOTSUPP)
-        return -1;
+        return MP_SET_BY_IOCTL;
     int_option(family, which, &level, &name);
-    return setsockopt(s, level, name, (const char *)&v, sizeof(v)) == SOCKET_ERROR ? -1 : 0;
+    return setsockopt(s, level, name, (const char *)&v, sizeof(v)) == SOCKET_ERROR
+        ? -1 : MP_SET_BY_OPTION;
 }
 
 int mp__socket_error(mp_sock_t s)

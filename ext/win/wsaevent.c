@@ -88,6 +88,7 @@ typedef struct {
     long mask;                  /* FD_* selected; 0: not in the poller */
     unsigned int pos;           /* index in its group's member list */
     unsigned int pending;       /* MP_POLL_* enumerated, not yet reported */
+    int codes[3];               /* their iErrorCode[] (MP_READY_IN/OUT/HUP) */
     unsigned char queued;       /* in the FIFO */
 } we_slot;
 
@@ -123,13 +124,16 @@ static unsigned int reportable(long mask)
                            ((mask & FD_CLOSE) ? MP_POLL_HUP : 0u) | MP_POLL_ERR;
 }
 
-/* lNetworkEvents -> MP_POLL_*; an error slot is read only if its bit is set. */
-static unsigned int poll_bits(const WSANETWORKEVENTS *ne)
+/* lNetworkEvents -> MP_POLL_*, and each fired event's iErrorCode[] into
+ * codes (MP_READY_IN/OUT/HUP): the spec's per-event code, which is the
+ * error (a socket's SO_ERROR is not: WSAEnumNetworkEvents has already
+ * consumed it); an error slot is read only if its bit is set. */
+static unsigned int poll_bits(const WSANETWORKEVENTS *ne, int codes[3])
 {
-    static const struct { long fd; int bit; unsigned int what; } map[] = {
-        {FD_READ, FD_READ_BIT, MP_POLL_IN},
-        {FD_WRITE, FD_WRITE_BIT, MP_POLL_OUT},
-        {FD_CLOSE, FD_CLOSE_BIT, MP_POLL_HUP},
+    static const struct { long fd; int bit; unsigned int what; int at; } map[] = {
+        {FD_READ, FD_READ_BIT, MP_POLL_IN, MP_READY_IN},
+        {FD_WRITE, FD_WRITE_BIT, MP_POLL_OUT, MP_READY_OUT},
+        {FD_CLOSE, FD_CLOSE_BIT, MP_POLL_HUP, MP_READY_HUP},
     };
     unsigned int what = 0, i;
 
@@ -137,6 +141,7 @@ static unsigned int poll_bits(const WSANETWORKEVENTS *ne)
         if (!(ne->lNetworkEvents & map[i].fd))
             continue;
         what |= map[i].what;
+        codes[map[i].at] = ne->iErrorCode[map[i].bit];
         if (ne->iErrorCode[map[i].bit] != 0)
             what |= MP_POLL_ERR;
     }
@@ -253,10 +258,19 @@ static void leave_group(we_state *st, we_group *grp, we_slot *sl)
     st->slots[last].pos = sl->pos;
 }
 
-static void enqueue(we_state *st, unsigned int slot, unsigned int what)
+/* Queues what for slot; codes (NULL: none, a probe) are the fired events'
+ * iErrorCode[], kept until reported (a later success does not erase an
+ * earlier error). */
+static void enqueue(we_state *st, unsigned int slot, unsigned int what, const int *codes)
 {
     we_slot *sl = &st->slots[slot];
+    int i;
 
+    if (!sl->queued)
+        sl->codes[0] = sl->codes[1] = sl->codes[2] = 0;
+    for (i = 0; codes != NULL && i < 3; i++)
+        if (codes[i] != 0)
+            sl->codes[i] = codes[i];
     sl->pending |= what;
     if (!sl->queued) {
         sl->queued = 1;
@@ -326,7 +340,7 @@ static int we_watch(void *state, mp_sock_t s, unsigned int slot, unsigned int be
     sl->mask = mask;
     sl->pending &= reportable(mask);
     if (added != 0 && (now = probe(s, reportable(added))) != 0) {
-        enqueue(st, slot, now);
+        enqueue(st, slot, now, NULL);
         if (st->waiting)
             WSASetEvent(st->events[0]);
     }
@@ -350,14 +364,17 @@ static void harvest(we_state *st, unsigned int g)
         we_slot *sl = &st->slots[slot];
         WSANETWORKEVENTS ne;
         unsigned int what;
+        int codes[3] = {0, 0, 0};
 
         memset(&ne, 0, sizeof(ne));
-        if (WSAEnumNetworkEvents(sl->sock, NULL, &ne) != 0)
-            what = MP_POLL_ERR;         /* as poll's POLLNVAL */
-        else
-            what = poll_bits(&ne) & reportable(sl->mask);
+        if (WSAEnumNetworkEvents(sl->sock, NULL, &ne) != 0) {
+            what = MP_POLL_ERR;         /* as poll's POLLNVAL, with the call's code */
+            codes[MP_READY_IN] = codes[MP_READY_OUT] = WSAGetLastError();
+        } else {
+            what = poll_bits(&ne, codes) & reportable(sl->mask);
+        }
         if (what != 0)
-            enqueue(st, slot, what);
+            enqueue(st, slot, what, codes);
     }
 }
 
@@ -390,6 +407,8 @@ static int report(we_state *st, mp_ready_t *ready, int max_ready)
         if (what != 0) {
             ready[got].slot = slot;
             ready[got].what = what;
+            memcpy(ready[got].codes, sl->codes, sizeof(sl->codes));
+            ready[got].has_codes = 1;
             got++;
         }
     }

@@ -10,7 +10,7 @@
  *
  * WSAPoll's rules (MSDN): an entry whose fd is negative (INVALID_SOCKET) is
  * ignored; a call whose entries are all ignored fails with WSAEINVAL, so an
- * empty set sleeps instead; only POLLRDNORM, POLLRDBAND, POLLWRNORM may be
+ * empty set sleeps instead, one slice at a time (wp_wait); only POLLRDNORM, POLLRDBAND, POLLWRNORM may be
  * asked for (POLLPRI is WSAEINVAL), POLLHUP, POLLERR and POLLNVAL are
  * reported unasked.  Unlike WSAEventSelect it leaves the socket's blocking
  * mode alone.
@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "../poller.h"
+#include "../mp_platform.h"
 
 typedef struct {
     WSAPOLLFD *table, *snap;
@@ -115,8 +116,13 @@ static int wp_wait(void *state, int timeout_ms, mp_ready_t *ready, int max_ready
     unsigned int n = st->snap_used, k, i = 0;
     int got = 0, rc;
 
+    /* Nothing to watch: WSAPoll would fail, and a sleep until the timeout
+     * (INFINITE for -1) could be woken by nothing -- not by a registration,
+     * which this poller sees only at the next wait, nor by a group set's
+     * shutdown.  One slice (mp__empty_wait_ms), then 0: the caller looks
+     * again with the time it has left. */
     if (st->snap_live == 0) {
-        Sleep(timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms);
+        Sleep((DWORD)mp__empty_wait_ms(timeout_ms));
         return 0;
     }
     rc = WSAPoll(st->snap, (ULONG)n, timeout_ms < 0 ? -1 : timeout_ms);
