@@ -164,7 +164,8 @@ class EventSet(_core.EventCore):
 
     def _leave(self, sock: "MultipointSocket", closing: bool) -> None:
         slot = self._slot(sock)
-        before = sock._mp.reg[2]
+        reg = sock._mp.reg               # (set, slot, timeout) while registered here
+        before = reg[2] if reg is not None else None
         del self._slots[sock]
         sock._mp.reg = None
         self._remove(slot, closing)
