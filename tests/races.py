@@ -69,6 +69,7 @@ def main() -> int:
         print(f"races: refusing to run: {exc}", file=sys.stderr)
         return 2
     import mpoint
+    import support                        # tests/support.py: this script's directory
     from mpoint import FD, JL_RECEIVER_ONLY, EventSet, GroupSet, RecvBatch, errors
 
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
@@ -114,17 +115,12 @@ def main() -> int:
         evset = EventSet()
         rx = mpoint.socket().join_leaf((group, PORT + 3), flags=JL_RECEIVER_ONLY)
         evset.register(rx, FD.READ)
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                rx.close()
-                evset.close()
-                code = 0
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+        def child() -> int:
+            rx.close()
+            evset.close()
+            return 0
+
+        assert support.exit_code_in_child(child) == 0
         with mpoint.socket().join_leaf((group, PORT + 3), flags=mpoint.JL_SENDER_ONLY) as tx:
             tx.send(b"x")
             assert [(ne.sock, ne.events) for ne in evset.wait(2.0)] == [(rx, FD.READ)]
@@ -134,19 +130,15 @@ def main() -> int:
     def fork_with_a_group_set() -> None:
         gs = GroupSet(PORT + 4, per_socket=4)
         gs.join_many(groups[:10])
-        pid = os.fork()
-        if pid == 0:
-            code = 1
+        def child() -> int:
             try:
-                try:
-                    gs.leave_many(groups[:10])
-                except RuntimeError:
-                    gs.close()
-                    code = 0
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+                gs.leave_many(groups[:10])
+            except RuntimeError:
+                gs.close()
+                return 0
+            return 1                      # a parent's set must refuse here
+
+        assert support.exit_code_in_child(child) == 0
         with mpoint.socket().join_leaf((groups[9], PORT + 4), flags=mpoint.JL_SENDER_ONLY) as tx:
             tx.send(b"x")
             assert gs.recv_batch(RecvBatch(4, metadata=True), 2.0) == 1

@@ -6,7 +6,7 @@ import itertools
 import os
 import socket
 import sys
-from typing import Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional
 
 try:
     import resource
@@ -29,6 +29,22 @@ UNDER_WINE = _under_wine()
 # system's default) inside a private namespace, 0 in loopback-only mode
 # (set by conftest.py).
 SAFE_SCOPE: Optional[int] = None
+
+
+def exit_code_in_child(child: Callable[[], int]) -> int:
+    """Runs ``child()`` in a forked process and returns the child's exit
+    code: what child returned, or 99 if it raised.  The child never returns
+    into the caller's code (it leaves with os._exit), so a test's cleanup
+    and pytest's own run only in the parent."""
+    pid = os.fork()
+    if pid == 0:
+        code = 99
+        try:
+            code = child()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
 
 
 def needs_proc(path: str, linux_only: bool = False) -> str:

@@ -371,15 +371,7 @@ def test_a_child_never_changes_the_parents_group_set(port: int) -> None:
     groups = groups_v4(30, base=45000)
     gs = GroupSet(port, per_socket=10)           # three shards, one poller
     gs.join_many(groups)
-    pid = os.fork()
-    if pid == 0:                                     # the child: never returns
-        code = 13
-        try:
-            code = ns["child"](gs, groups[0])
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert support.exit_code_in_child(lambda: ns["child"](gs, groups[0])) == 0
     assert not gs.inherited and len(gs) == 30
     assert set(groups) <= set(memberships(socket.AF_INET))     # the child left nothing
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:

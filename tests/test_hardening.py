@@ -16,6 +16,7 @@ from typing import Any, Callable, List, Optional
 import pytest
 
 import mpoint
+import support
 from mpoint import FD, JL_RECEIVER_ONLY, JL_SENDER_ONLY, EventSet, RecvBatch, errors
 
 
@@ -196,15 +197,7 @@ def test_a_child_never_changes_the_parents_set(family: int, group: str, port: in
     rx = mpoint.socket(family).join_leaf((group, port), flags=JL_RECEIVER_ONLY)
     evset.register(rx, FD.READ)
     with mpoint.socket(family).join_leaf((group, port), flags=JL_SENDER_ONLY) as tx:
-        pid = os.fork()
-        if pid == 0:                                     # the child: never returns
-            code = 12
-            try:
-                code = ns["child"](evset, rx)
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+        assert support.exit_code_in_child(lambda: ns["child"](evset, rx)) == 0
         assert not evset.inherited and rx in evset
         tx.send(b"after the child")
         assert [(ne.sock, ne.events) for ne in evset.wait(2.0)] == [(rx, FD.READ)]
