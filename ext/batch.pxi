@@ -181,7 +181,9 @@ cdef class RecvBatch:
     object.  All views show what the latest receive wrote.  One receive
     into a batch at a time."""
     cdef mp_batch_t *b
-    cdef bint busy
+    # True while a receive writes into the batch (one at a time); a receive
+    # takes the batch and its socket's busy count with no thread in between.
+    cdef readonly bint busy
 
     def __cinit__(self, max_datagrams=64, max_size=2048, metadata=True):
         cdef size_t n = _batch_size(max_datagrams, "max_datagrams")

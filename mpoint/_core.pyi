@@ -135,6 +135,8 @@ class RecvBatch:
     @property
     def metadata(self) -> bool: ...
     @property
+    def busy(self) -> bool: ...              # a receive is writing into it now
+    @property
     def sizes(self) -> memoryview: ...        # uint32 ("I"), len(batch) items
     @property
     def timestamps(self) -> memoryview: ...   # int64 ("q"), ns since the epoch; 0: unknown

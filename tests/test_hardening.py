@@ -23,10 +23,19 @@ from mpoint import FD, JL_RECEIVER_ONLY, JL_SENDER_ONLY, EventSet, RecvBatch, er
 PROMPT = 1.0        # the promise is one wait slice (100 ms); slack for a loaded machine
 
 
-def started(thread: threading.Thread, settle: float = 0.3) -> None:
-    """Gives a thread that is about to block time to reach its wait."""
+def started(thread: threading.Thread, settle: float = 0.3,
+            holds: Optional[Callable[[], bool]] = None) -> None:
+    """Starts a thread that is about to block and returns once it is there:
+    when ``holds`` says so (polled, at most 10 s), else after ``settle``."""
     thread.start()
-    time.sleep(settle)
+    if holds is None:
+        time.sleep(settle)
+        return
+    deadline = time.monotonic() + 10.0
+    while not holds():
+        assert thread.is_alive() and time.monotonic() < deadline, "the call never began to wait"
+        time.sleep(0.005)
+    time.sleep(0.05)          # past the first instructions of the wait itself
 
 
 class Outcome:
@@ -58,7 +67,7 @@ def test_close_ends_a_blocked_recv_batch(family: int, group: str, port: int,
     rx = mpoint.socket(family).join_leaf((group, port), flags=JL_RECEIVER_ONLY)
     batch = RecvBatch(8)
     out = Outcome(lambda: rx.recv_batch(batch, timeout))
-    started(out.thread)
+    started(out.thread, holds=lambda: batch.busy)
     closed_at = time.monotonic()
     rx.close()
     out.join()
@@ -76,8 +85,9 @@ def test_a_blocked_recv_batch_never_reads_the_next_socket(family: int, group: st
     it."""
     rx = mpoint.socket(family).join_leaf((group, port), flags=JL_RECEIVER_ONLY)
     old_fd = rx.fileno()
-    out = Outcome(lambda: rx.recv_batch(RecvBatch(8), None))
-    started(out.thread)
+    waiting = RecvBatch(8)
+    out = Outcome(lambda: rx.recv_batch(waiting, None))
+    started(out.thread, holds=lambda: waiting.busy)
     rx.close()
     with mpoint.socket(family).join_leaf((group, port), flags=JL_RECEIVER_ONLY) as rx2, \
             mpoint.socket(family).join_leaf((group, port), flags=JL_SENDER_ONLY) as tx:
@@ -95,8 +105,9 @@ def test_a_blocked_recv_batch_never_reads_the_next_socket(family: int, group: st
 
 def test_detach_while_receiving_is_refused(family: int, group: str, port: int) -> None:
     rx = mpoint.socket(family).join_leaf((group, port), flags=JL_RECEIVER_ONLY)
-    out = Outcome(lambda: rx.recv_batch(RecvBatch(8), None))
-    started(out.thread)
+    waiting = RecvBatch(8)
+    out = Outcome(lambda: rx.recv_batch(waiting, None))
+    started(out.thread, holds=lambda: waiting.busy)
     with pytest.raises(errors.WSAEINPROGRESS):
         rx.detach()
     rx.close()
