@@ -157,8 +157,8 @@ cdef int _socket_check(object family, object type, object proto, object flags,
         if f & (MP_WSA_FLAG_MULTIPOINT_C_ROOT | MP_WSA_FLAG_MULTIPOINT_D_ROOT) and \
                 lookup(mp_last_error()).name == "WSAEOPNOTSUPP":
             _fail("WSAEOPNOTSUPP", "WSASocket",
-                  "rooted control/data planes (C_ROOT, D_ROOT) are not supported "
-                  "yet; IP multicast is non-rooted: use C_LEAF | D_LEAF")
+                  "IP multicast (SOCK_DGRAM) is non-rooted: use C_LEAF | D_LEAF, or "
+                  "SOCK_STREAM for a rooted session (C_ROOT, D_ROOT: mpoint.rooted)")
         _raise("WSASocket")
     args[0], args[1], args[2] = <int>fam, <int>typ, <int>pro
     flags_out[0] = <unsigned long>f

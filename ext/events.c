@@ -437,7 +437,10 @@ int mp__ready_error(const mp_ready_t *r, unsigned int fd_event, int so_error, in
         *out = r->codes[i];
         return 0;
     }
-    if (!(r->what & MP_POLL_ERR) || fd_event == MP_FD_CLOSE)
+    /* A reset stream (rooted control connection) reports HUP with ERR:
+     * Winsock's FD_CLOSE then carries WSAECONNRESET, so FD_CLOSE reads the
+     * pending error too. */
+    if (!(r->what & MP_POLL_ERR))
         return 0;
     if (r->error != 0) {                 /* read with the event (kqueue) */
         *out = r->error;

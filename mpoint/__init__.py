@@ -23,6 +23,7 @@ from .constants import (
     SocketFlag,
 )
 from .errors import MultipointError
+from .rooted import CF_ACCEPT, CF_DEFER, CF_REJECT, RootedSocket, Verdict
 from .groupset import GroupResult, GroupSet, GroupStats, sequence_header
 from .events import (
     FD,
@@ -59,5 +60,6 @@ __all__ = [
     "errors", "socket", "RecvBatch", "Datagram",
     "GroupSet", "GroupResult", "GroupStats", "sequence_header",
     "EventSet", "NetworkEvents", "FD", "FD_READ", "FD_WRITE", "FD_OOB", "FD_ACCEPT", "FD_CONNECT",
+    "RootedSocket", "Verdict", "CF_ACCEPT", "CF_REJECT", "CF_DEFER",
     "FD_CLOSE", "FD_QOS", "FD_GROUP_QOS", "FD_ROUTING_INTERFACE_CHANGE", "FD_ADDRESS_LIST_CHANGE",
 ]

@@ -117,6 +117,8 @@ TABLE: Tuple[Tuple[str, int, Optional[str], Type[OSError], str], ...] = (
      "The Windows Sockets version requested is not supported."),
     ("WSANOTINITIALISED", 10093, None, OSError,
      "A successful WSAStartup must occur before using this function."),
+    ("WSATRY_AGAIN", 11002, None, OSError,
+     "The accept condition deferred the connection request (CF_DEFER); it stays pending."),
 )
 
 # Other POSIX codes the core can return, and the Winsock code each stands for.

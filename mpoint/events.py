@@ -14,10 +14,14 @@ errors)`` -- WSAEnumNetworkEvents' ``lNetworkEvents`` and ``iErrorCode[]``
   with WSAEWOULDBLOCK (``BlockingIOError``) and space freed.
 * ``FD_CONNECT`` reports a non-blocking ``join_leaf`` on the next wait, with
   the join's error code; ``FD_CLOSE`` fires once (a receive side shut down).
-* ``FD_OOB``, ``FD_ACCEPT``, ``FD_QOS``, ``FD_GROUP_QOS``,
-  ``FD_ROUTING_INTERFACE_CHANGE`` and ``FD_ADDRESS_LIST_CHANGE`` may be
-  registered but no POSIX backend produces them (UDP multicast has no
-  out-of-band data, no listening sockets and no QoS signalling).
+* ``FD_ACCEPT`` fires on a listening rooted socket (mpoint.rooted) when a
+  complete join request waits, then again after each ``accept`` while more
+  wait.  ``FD_CLOSE`` of a rooted control connection carries the reset's
+  code (WSAECONNRESET) when the peer vanished, 0 when it left in order.
+* ``FD_OOB``, ``FD_QOS``, ``FD_GROUP_QOS``, ``FD_ROUTING_INTERFACE_CHANGE``
+  and ``FD_ADDRESS_LIST_CHANGE`` may be registered but no POSIX backend
+  produces them (UDP multicast has no out-of-band data and no QoS
+  signalling).
 
 Backends: ``epoll`` (Linux, the default there), ``kqueue`` (macOS), ``poll``
 (everywhere; O(sockets) per wait).  ``wait`` releases the GIL while it
@@ -104,6 +108,7 @@ class EventSet(_core.EventCore):
 
     def __init__(self, backend: Optional[str] = None) -> None:
         self._slots: Dict["MultipointSocket", int] = {}
+        self._interest: Dict["MultipointSocket", int] = {}
 
     @staticmethod
     def backends() -> List[str]:
@@ -143,11 +148,19 @@ class EventSet(_core.EventCore):
             sock.settimeout(before)
             raise
         self._slots[sock] = slot
+        self._interest[sock] = int(events)
         sock._mp.reg = (self, slot, before)
+        sock._on_register()
 
     def modify(self, sock: "MultipointSocket", events: int) -> None:
         """Changes the events watched; every event is recorded anew."""
         self._modify(self._slot(sock), events)
+        self._interest[sock] = int(events)
+
+    def interest(self, sock: "MultipointSocket") -> FD:
+        """The events ``sock`` is registered for here (KeyError if it is not)."""
+        self._slot(sock)
+        return FD(self._interest[sock])
 
     def unregister(self, sock: "MultipointSocket") -> None:
         """Stops watching ``sock`` and gives it back the blocking mode (the
@@ -167,6 +180,7 @@ class EventSet(_core.EventCore):
         reg = sock._mp.reg               # (set, slot, timeout) while registered here
         before = reg[2] if reg is not None else None
         del self._slots[sock]
+        self._interest.pop(sock, None)
         sock._mp.reg = None
         self._remove(slot, closing)
         if not closing and sock.fileno() >= 0:

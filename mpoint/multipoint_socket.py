@@ -157,6 +157,10 @@ class MultipointSocket(_stdsocket.socket):
         finally:
             super().close()
 
+    def _on_register(self) -> None:
+        """EventSet.register's hook: a rooted socket posts what happened
+        before it was registered (mpoint.rooted)."""
+
     def _real_close(self, _ss: Any = None) -> None:     # socket.socket's one closing call
         _core.sock_real_close(self)
 
@@ -203,7 +207,12 @@ def socket(family: int = _stdsocket.AF_INET, type: int = _stdsocket.SOCK_DGRAM, 
     """WSASocket(family, type, proto, NULL, 0, flags) for multipoint use.
 
     Exactly one control-plane flag (C_ROOT or C_LEAF) and one data-plane flag
-    (D_ROOT or D_LEAF) are required, else WSAEINVAL.  Rooted planes raise
-    WSAEOPNOTSUPP, saying they are not supported yet.
+    (D_ROOT or D_LEAF) are required, else WSAEINVAL.  ``SOCK_DGRAM`` (the
+    default) is IP multicast, non-rooted: C_LEAF | D_LEAF only, rooted flags
+    raise WSAEOPNOTSUPP.  ``SOCK_STREAM`` is mpoint's rooted protocol
+    (mpoint.rooted.RootedSocket), where every combination works.
     """
+    if type == _stdsocket.SOCK_STREAM and not isinstance(type, bool):
+        from .rooted import RootedSocket
+        return RootedSocket(family, type, proto, flags=flags)
     return _core.new_socket(MultipointSocket, family, type, proto, flags)  # type: ignore[no-any-return]

@@ -90,7 +90,10 @@ def test_without_the_pollers_codes_the_socket_error_is_asked() -> None:
     assert _core._ready_error(POLL_IN | POLL_ERR, None, FD_READ, WSAECONNRESET) == \
         (WSAECONNRESET, True)
     assert _core._ready_error(POLL_IN, None, FD_READ, WSAECONNRESET) == (0, False)
-    assert _core._ready_error(POLL_HUP | POLL_ERR, None, FD_CLOSE, WSAECONNRESET) == (0, False)
+    # A reset connection: FD_CLOSE carries the code (rooted control sockets).
+    assert _core._ready_error(POLL_HUP | POLL_ERR, None, FD_CLOSE, WSAECONNRESET) == \
+        (WSAECONNRESET, True)
+    assert _core._ready_error(POLL_HUP, None, FD_CLOSE, WSAECONNRESET) == (0, False)
 
 
 def test_a_code_read_with_the_event_is_believed_without_asking_the_socket() -> None:
