@@ -66,6 +66,7 @@ _D_ROOT = int(SocketFlag.WSA_FLAG_MULTIPOINT_D_ROOT)
 _D_LEAF = int(SocketFlag.WSA_FLAG_MULTIPOINT_D_LEAF)
 _OTHER = int(SocketFlag.WSA_FLAG_OVERLAPPED | SocketFlag.WSA_FLAG_NO_HANDLE_INHERIT)
 _FD_ACCEPT, _FD_CONNECT = 0x008, 0x010
+_FD_KERNEL = 0x001 | 0x002 | 0x020           # FD_READ, FD_WRITE, FD_CLOSE: from the poller
 _LINGER_RESET = engine_mod.LINGER_RESET      # struct linger {1, 0}: a close resets
 _LINGER_OFF = engine_mod.LINGER_OFF          # {0, 0}: an orderly close
 
@@ -104,7 +105,7 @@ def check_flags(flags: object) -> int:
     flag and one data flag, nothing unknown; WSAEINVAL otherwise."""
     if isinstance(flags, bool) or not hasattr(flags, "__index__"):
         raise TypeError(f"flags must be an int, not {type(flags).__name__}")
-    f = flags.__index__()  # type: ignore[attr-defined]
+    f = flags.__index__()
     control = f & (_C_ROOT | _C_LEAF)
     data = f & (_D_ROOT | _D_LEAF)
     if f < 0 or f & ~(_C_ROOT | _C_LEAF | _D_ROOT | _D_LEAF | _OTHER) or \
@@ -156,7 +157,7 @@ def _check_callee(buf: object) -> None:
 def _role(flags: object) -> int:
     if isinstance(flags, bool) or not hasattr(flags, "__index__"):
         raise TypeError("flags must be JL_SENDER_ONLY, JL_RECEIVER_ONLY or JL_BOTH")
-    v = flags.__index__()  # type: ignore[attr-defined]
+    v = flags.__index__()
     if v not in (JL_SENDER_ONLY, JL_RECEIVER_ONLY, JL_BOTH):
         raise _fail("WSAEINVAL", "WSAJoinLeaf",
                     f"flags={v}: not JL_SENDER_ONLY (1), JL_RECEIVER_ONLY (2) or JL_BOTH (4)")
@@ -214,13 +215,15 @@ class _State:
         self.queue: List[_Queued] = []
         self.root_dial = False         # a root's join_leaf is outstanding
         self.pending: List[Tuple[int, int]] = []    # (event, code) for a later registration
+        self.hidden_close = False      # poller events held back until a connection begins
         self.join_error: Optional[int] = None       # the last join's Winsock code; 0: admitted
         # the session
         self.session: Optional[wire.Session] = None
         self.interface: Any = None
-        self.data: Optional[MultipointSocket] = None
+        self.data: Optional[MultipointSocket] = None          # the data plane's receiver
+        self.sender: Optional[MultipointSocket] = None        # a root's sender (may be data)
         self.root_peer: Optional[Tuple[Any, ...]] = None     # a leaf: the root's data address
-        self.role = JL_BOTH
+        self.role: int = int(JL_BOTH)
         self.leaves: Set["RootedSocket"] = set()             # a root: its c_leaf sockets
         self.root: Optional["RootedSocket"] = None           # a root's c_leaf: its root
         self.peer_data: Optional[Tuple[Any, ...]] = None     # a root's c_leaf: leaf data address
@@ -348,10 +351,19 @@ class RootedSocket(MultipointSocket):
                     group = group or _default_group(self.family, own_port)
                     port = port or own_port
                     if plane == wire.D_ROOT:
+                        # Sender-only joins connect to the group (no unicast
+                        # heard): leaves' datagrams arrive on ``data``.
                         data.bind((wild, 0))
-                        data.join_leaf((group, port), flags=JL_SENDER_ONLY,
-                                       interface=rs.interface)
                         root_port = data.getsockname()[1]
+                        sender = MultipointSocket(self.family)
+                        try:
+                            sender.join_leaf((group, port), flags=JL_SENDER_ONLY,
+                                             interface=rs.interface)
+                            sender.multicast_scope = scope
+                        except BaseException:
+                            sender.close()
+                            raise
+                        rs.sender = sender
                     else:
                         data.join_leaf((group, port), flags=JL_BOTH, interface=rs.interface)
                         root_port = port
@@ -363,6 +375,8 @@ class RootedSocket(MultipointSocket):
                 data.close()
                 raise
             rs.data, rs.session = data, session
+            if rs.sender is None:
+                rs.sender = data
 
     # -- listen / accept ---------------------------------------------------------------
     def listen(self, backlog: int = 128) -> None:
@@ -419,7 +433,7 @@ class RootedSocket(MultipointSocket):
                 self._refuse(item, wire.WSAEINVAL, "the session's data plane differs from "
                              "the joining socket's")
                 continue
-            callee = b""
+            callee: Union[bytes, bool, None] = b""
             if condition is not None:
                 try:
                     verdict = condition(req.caller_data, None, None)
@@ -436,7 +450,7 @@ class RootedSocket(MultipointSocket):
                     self._repost()
                     raise _fail("WSAECONNREFUSED", "WSAAccept",
                                 "the condition rejected the request (CF_REJECT)")
-            leaf = self._admit(item, callee)
+            leaf = self._admit(item, callee if isinstance(callee, bytes) else b"")
             self._repost()
             if leaf is not None:
                 return leaf, item.address
@@ -586,7 +600,7 @@ class RootedSocket(MultipointSocket):
         return data
 
     # -- WSAJoinLeaf ---------------------------------------------------------------------
-    def join_leaf(self, name: Any, caller_data: Optional[Any] = None,  # type: ignore[override]
+    def join_leaf(self, name: Any, caller_data: Optional[Any] = None,
                   callee_data: Optional[bytearray] = None, sqos: Optional[object] = None,
                   gqos: Optional[object] = None, flags: int = JL_BOTH, *,
                   interface: Any = None, source: Optional[str] = None) -> "RootedSocket":
@@ -644,6 +658,8 @@ class RootedSocket(MultipointSocket):
             if error is not None:
                 raise error
             return self
+        dial.begin()
+        self._show_close()
         engine_mod.engine().start_dial(dial, lambda result: self._completed(finish(result)))
         return self
 
@@ -770,6 +786,7 @@ class RootedSocket(MultipointSocket):
                 leaf.close()
                 raise error
             return leaf
+        dial.begin()
         self._inherit_registration(leaf)
         engine_mod.engine().start_dial(dial, lambda result: leaf._completed(finish(result)))
         return leaf
@@ -823,10 +840,33 @@ class RootedSocket(MultipointSocket):
             pass                              # the set closed meanwhile
 
     def _on_register(self) -> None:
+        """EventSet.register's hook: events that happened before it are
+        posted now; and a socket that has no connection yet is watched
+        for nothing the poller reports (FD_READ, FD_WRITE, FD_CLOSE) until
+        its join begins: a TCP socket that never connected polls as hung
+        up, which Winsock never reports."""
         with self._rs.lock:
             pending, self._rs.pending = self._rs.pending, []
+            hide = self._rs.phase == "idle"
+        if hide:
+            self._hide_close()
         for event, code in pending:
             self._deliver(event, code)
+
+    def _hide_close(self) -> None:
+        reg = self._mp.reg
+        if reg is None:
+            return
+        events = int(reg[0].interest(self))
+        if events & _FD_KERNEL:
+            reg[0]._modify(reg[1], events & ~_FD_KERNEL)
+            self._rs.hidden_close = True
+
+    def _show_close(self) -> None:
+        reg = self._mp.reg
+        if reg is not None and self._rs.hidden_close:
+            self._rs.hidden_close = False
+            reg[0]._modify(reg[1], int(reg[0].interest(self)))
 
     # -- the data plane ----------------------------------------------------------------
     def send_data(self, data: Any) -> int:
@@ -838,8 +878,11 @@ class RootedSocket(MultipointSocket):
         if session is None or sock is None or rs.phase == "closed":
             raise _fail("WSAENOTCONN", "send_data", "not in a session (no admission yet)")
         if self.is_root:
+            sender = rs.sender
+            if sender is None:
+                raise _fail("WSAENOTCONN", "send_data", "the session is closed")
             if session.transport == wire.MULTICAST:
-                return sock.sendto(data, (session.group, session.group_port))
+                return sender.sendto(data, (session.group, session.group_port))
             n = 0
             for leaf in self.leaves:
                 addr = leaf._rs.peer_data
@@ -851,7 +894,7 @@ class RootedSocket(MultipointSocket):
                         "does not send")
         if session.transport == wire.MULTICAST and session.plane == wire.D_LEAF:
             return sock.sendto(data, (session.group, session.group_port))
-        return sock.sendto(data, rs.root_peer)       # type: ignore[arg-type]
+        return sock.sendto(data, rs.root_peer)
 
     def recv_data(self, bufsize: int = 65536, timeout: Optional[float] = None
                   ) -> Tuple[bytes, Any]:
@@ -895,6 +938,7 @@ class RootedSocket(MultipointSocket):
             queue, rs.queue = rs.queue, []
             leaves, rs.leaves = list(rs.leaves), set()
             data, rs.data = rs.data, None
+            sender, rs.sender = rs.sender, None
             root, rs.root = rs.root, None
             rs.cond.notify_all()
         if dial is not None:
@@ -908,6 +952,8 @@ class RootedSocket(MultipointSocket):
             leaf._reset()
         if data is not None:
             data.close()
+        if sender is not None and sender is not data:
+            sender.close()
         if root is not None:
             with root._rs.lock:
                 root._rs.leaves.discard(self)

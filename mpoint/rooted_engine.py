@@ -77,7 +77,16 @@ class Dial:
         self.deadline = time.monotonic() + timeout
         self.state = "new"
         self.cancelled = False
+        self.failed: Optional[DialError] = None
         self.done: Optional[Callable[[Union[wire.Message, DialError]], None]] = None
+
+    def begin(self) -> None:
+        """Starts the connect in the caller's thread (a non-blocking join
+        has begun when join_leaf returns); a failure is kept for done()."""
+        try:
+            self.step()
+        except DialError as exc:
+            self.failed = exc
 
     def _start(self) -> None:
         err = self.sock.connect_ex(self.address)
@@ -253,6 +262,9 @@ class _Engine:
             if dial.cancelled:
                 self._finish(dial, DialError("WSAENOTSOCK", "closed while joining"))
                 return
+            if dial.failed is not None:
+                self._finish(dial, dial.failed)
+                return
             try:
                 answer = dial.step()
             except DialError as exc:
@@ -370,7 +382,7 @@ def _guarded(fn: Callable[..., None], *args: object) -> None:
     try:
         fn(*args)
     except Exception as exc:                         # noqa: BLE001 -- reported below
-        threading.excepthook(threading.ExceptHookArgs(      # type: ignore[call-arg]
+        threading.excepthook(threading.ExceptHookArgs(
             (type(exc), exc, exc.__traceback__, threading.current_thread())))
 
 

@@ -151,7 +151,7 @@ class _Cursor:
         return piece
 
     def unpack(self, fmt: struct.Struct) -> Tuple[int, ...]:
-        return fmt.unpack(self.take(fmt.size))  # type: ignore[no-any-return]
+        return tuple(fmt.unpack(self.take(fmt.size)))
 
     def end(self) -> None:
         if self.at != len(self.data):
@@ -169,7 +169,7 @@ def _user(cur: _Cursor, n: int, limit: int, what: str) -> bytes:
 
 
 def _session(cur: _Cursor) -> Session:
-    transport, plane, family, scope, raw, gport, rport = cur.unpack(_SESSION)
+    transport, plane, family, scope, raw, gport, rport = _SESSION.unpack(cur.take(_SESSION.size))
     _check(transport in (MULTICAST, UNICAST), WSAEINVAL, f"transport {transport}")
     _check(plane in (D_ROOT, D_LEAF), WSAEINVAL, f"data plane {plane}")
     _check(family in (4, 6), WSAEINVAL, f"address family {family}")

@@ -57,9 +57,9 @@ def test_flags_need_one_control_and_one_data_role(flags: int) -> None:
 
 
 @pytest.mark.parametrize("flags", [C_ROOT | D_LEAF, C_LEAF | D_ROOT, C_ROOT | D_ROOT])
-def test_rooted_planes_are_not_supported_yet(flags: int) -> None:
+def test_datagram_sockets_refuse_rooted_planes(flags: int) -> None:
     for make in (mpoint.socket, mpoint.MultipointSocket):     # the class itself says it too
-        with pytest.raises(errors.WSAEOPNOTSUPP, match="not supported yet") as info:
+        with pytest.raises(errors.WSAEOPNOTSUPP, match="SOCK_STREAM for a rooted") as info:
             make(flags=flags)
         assert info.value.filename == "WSASocket"
 
