@@ -384,6 +384,20 @@ def test_the_root_dropping_a_leaf_gives_it_fd_close(make_root: Callable[..., Roo
         assert root.sock.leaves == []
 
 
+@pytest.mark.real_windows("Wine closes in order despite SO_LINGER {1, 0} (Winsock's hard close)")
+def test_the_root_going_away_resets_the_connection(make_root: Callable[..., Root],
+                                                   family: int) -> None:
+    root = make_root().admit(1)
+    with leaf_socket(family) as leaf:
+        leaf.join_leaf(root.address)
+        root.wait()
+        root.sock.close()
+        leaf.settimeout(5)
+        with pytest.raises(ConnectionResetError):
+            leaf.recv(16)
+
+
+@pytest.mark.real_windows("Wine closes in order despite SO_LINGER {1, 0} (Winsock's hard close)")
 def test_the_root_going_away_resets_every_leaf(make_root: Callable[..., Root], family: int,
                                                evset: EventSet) -> None:
     root = make_root().admit(3)
