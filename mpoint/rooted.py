@@ -450,6 +450,9 @@ class RootedSocket(MultipointSocket):
                     self._repost()
                     raise _fail("WSAECONNREFUSED", "WSAAccept",
                                 "the condition rejected the request (CF_REJECT)")
+            if rs.phase != "listening":            # the condition closed this socket
+                engine_mod.reset(item.conn)
+                raise _fail("WSAENOTSOCK", "WSAAccept", "the socket was closed during accept")
             leaf = self._admit(item, callee if isinstance(callee, bytes) else b"")
             self._repost()
             if leaf is not None:
@@ -547,7 +550,12 @@ class RootedSocket(MultipointSocket):
             s.session, s.role, s.root = rs.session, req.role, self
             s.peer_data = (item.address[0], req.data_port)
             with rs.lock:
-                rs.leaves.add(sock)
+                closed = rs.phase == "closed"
+                if not closed:
+                    rs.leaves.add(sock)
+            if closed:                             # closed by another thread meanwhile
+                sock._reset()
+                return None
         else:
             s.session, s.role, s.data = req.session, req.role, leaf_data
             s.root_peer = (item.address[0], req.session.root_port)   # type: ignore[union-attr]
@@ -635,6 +643,8 @@ class RootedSocket(MultipointSocket):
                             "its FD_CONNECT")
             if rs.phase == "joined":
                 raise _fail("WSAEISCONN", "WSAJoinLeaf", "already a member of the session")
+            if rs.phase == "closed" or self.fileno() < 0:
+                raise _fail("WSAENOTSOCK", "WSAJoinLeaf", "the socket is closed")
             if rs.phase != "idle":
                 raise _fail("WSAEINVAL", "WSAJoinLeaf", f"the socket is {rs.phase}")
             rs.phase, rs.interface, rs.join_error = "joining", interface, None

@@ -285,6 +285,32 @@ def test_a_condition_that_raises_loses_no_request(make_root: Callable[..., Root]
         assert leaf.phase == "joined"
 
 
+def test_a_condition_that_closes_the_root_admits_nobody(make_root: Callable[..., Root],
+                                                        family: int) -> None:
+    root = make_root()
+    root.sock.settimeout(5)
+    with leaf_socket(family) as leaf:
+        leaf.settimeout(5)
+        failed: List[BaseException] = []
+
+        def join() -> None:
+            try:
+                leaf.join_leaf(root.address)
+            except OSError as exc:
+                failed.append(exc)
+        t = threading.Thread(target=join)
+        t.start()
+
+        def closing(*args: object) -> Any:
+            root.sock.close()
+            return CF_ACCEPT
+        with pytest.raises(errors.WSAENOTSOCK, match="closed during accept"):
+            root.sock.accept(closing)
+        t.join(10)
+        assert leaf.phase == "idle" and isinstance(failed[0], ConnectionError)
+        assert root.sock.leaves == []
+
+
 def test_nobody_listening_is_wsaeconnrefused(family: int, port: int) -> None:
     with leaf_socket(family) as leaf:
         with pytest.raises(errors.WSAECONNREFUSED):
