@@ -302,33 +302,50 @@ class RootedSocket(MultipointSocket):
         "multicast" or "unicast" (one copy per leaf: networks without
         multicast), the multicast ``scope``, the ``interface`` for it, and the
         ``keepalive`` idle seconds of every control connection."""
+        # Each argument converted once (conversion may run caller code),
+        # before the socket's state is looked at.
+        if isinstance(scope, bool) or not hasattr(scope, "__index__"):
+            raise TypeError(f"scope must be an int, not {type(scope).__name__}")
+        hops = scope.__index__()
+        if not 0 <= hops <= 255:
+            raise ValueError(f"scope must be 0..255, not {hops}")
+        idle = None if keepalive is None else float(keepalive)
+        if idle is not None and not 1 <= idle <= 7200:
+            raise ValueError(f"keepalive must be 1..7200 seconds, not {idle}")
+        number: Optional[int] = None
+        if port is not None:
+            if isinstance(port, bool) or not hasattr(port, "__index__"):
+                raise TypeError(f"port must be an int, not {type(port).__name__}")
+            number = port.__index__()
+            if not 0 < number < 65536:
+                raise _fail("WSAEFAULT", "configure_session", f"port {number} is out of range")
+        if transport not in ("multicast", "unicast"):
+            raise ValueError(f"transport must be 'multicast' or 'unicast', not {transport!r}")
+        text: Optional[str] = None
+        if group is not None:
+            if not isinstance(group, str):
+                raise TypeError(f"group must be a str, not {type(group).__name__}")
+            text = str(group)
+            try:
+                g = ipaddress.ip_address(text)
+            except ValueError:
+                raise _fail("WSAEINVAL", "configure_session",
+                            f"{text!r}: a numeric group address is required") from None
+            if not g.is_multicast or (g.version == 4) != (self.family == _stdsocket.AF_INET):
+                raise _fail("WSAEINVAL", "configure_session",
+                            f"{text} is not a multicast group of the socket's family")
         rs = self._rs
         if not self.is_root:
             raise _fail("WSAEINVAL", "configure_session", "only a c_root socket announces one")
-        if transport not in ("multicast", "unicast"):
-            raise ValueError(f"transport must be 'multicast' or 'unicast', not {transport!r}")
-        if isinstance(scope, bool) or not 0 <= int(scope) <= 255:
-            raise ValueError(f"scope must be 0..255, not {scope!r}")
-        if keepalive is not None and not 1 <= float(keepalive) <= 7200:
-            raise ValueError(f"keepalive must be 1..7200 seconds, not {keepalive!r}")
-        if group is not None:
-            try:
-                g = ipaddress.ip_address(group)
-            except ValueError:
-                raise _fail("WSAEINVAL", "configure_session",
-                            f"{group!r}: a numeric group address is required") from None
-            if not g.is_multicast or (g.version == 4) != (self.family == _stdsocket.AF_INET):
-                raise _fail("WSAEINVAL", "configure_session",
-                            f"{group} is not a multicast group of the socket's family")
-        if port is not None and not 0 < int(port) < 65536:
-            raise _fail("WSAEFAULT", "configure_session", f"port {port} is out of range")
         with rs.lock:
+            if rs.phase == "closed":
+                raise _fail("WSAENOTSOCK", "configure_session", "the socket is closed")
             if rs.session is not None or rs.data is not None:
                 raise _fail("WSAEISCONN", "configure_session", "the session is already open")
             rs.interface = interface
-            if keepalive is not None:
-                rs.keepalive = float(keepalive)
-            rs.wanted = (group, None if port is None else int(port), transport, int(scope))
+            if idle is not None:
+                rs.keepalive = idle
+            rs.wanted = (text, number, str(transport), hops)
 
     def _open_session(self) -> None:
         """A root's data socket and announcement, made once."""
