@@ -484,12 +484,12 @@ async def _asyncio_joins(addr: Tuple[str, int], n: int, window: int) -> List[Any
     return list(await asyncio.gather(*(leaf() for _ in range(n))))
 
 
-def uvloop_missing() -> Optional[str]:
-    """Why the uvloop row is skipped, or None."""
+def uvloop_missing() -> Optional[Tuple[str, str]]:
+    """Why the uvloop row is skipped (short, and in detail), or None."""
     try:
         import uvloop  # noqa: F401
     except ImportError as exc:
-        return f"uvloop is not importable ({exc})"
+        return "uvloop is not installed", str(exc)
     return None
 
 
@@ -513,8 +513,8 @@ def measure_joins(n: int, concurrency: int, rounds: int) -> JSON:
     rows: Dict[str, JSON] = {name: {"runs": []} for name, _ in ROOTED_JOIN_ROWS}
     why = uvloop_missing()
     if why:
-        rows[RJ_UVLOOP]["skipped"] = why
-        progress(f"rooted joins: {RJ_UVLOOP} skipped: {why}")
+        rows[RJ_UVLOOP]["skipped"] = why[0]
+        progress(f"rooted joins: {RJ_UVLOOP} skipped: {why[0]} ({why[1]})")
     for r in range(rounds):
         for name, fn in join_cases(n, concurrency):
             if "skipped" in rows[name]:
