@@ -22,8 +22,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     demo.add_argument("--ipv4-only", action="store_true", help="skip the IPv6 round")
     from .lab import bench as bench_mod
     bench = sub.add_parser("bench", help="the high-rate join benchmark: join, leave and close "
-                                         "rates, join delay and receive rate against C, inside "
-                                         "a private network namespace",
+                                         "rates, join delay and receive rate against C "
+                                         "(--suite rooted: rooted sessions' joins and data "
+                                         "plane), inside a private network namespace",
                            description=bench_mod.DESCRIPTION)
     bench_mod.add_arguments(bench)
     args = parser.parse_args(argv)

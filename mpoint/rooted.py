@@ -937,13 +937,16 @@ class RootedSocket(MultipointSocket):
             raise _fail("WSAENOTCONN", "recv_data", "joined as JL_SENDER_ONLY: this leaf "
                         "does not receive")
         before = sock.gettimeout()
-        sock.settimeout(timeout)
+        change = timeout != before          # the same timeout: no system call to set it
+        if change:
+            sock.settimeout(timeout)
         try:
             data, addr = sock.recvfrom(bufsize)
         except _stdsocket.timeout:
             raise _fail("WSAETIMEDOUT", "recv_data", "no datagram in time") from None
         finally:
-            sock.settimeout(before)
+            if change:
+                sock.settimeout(before)
         if self.is_root and session.transport == wire.UNICAST and session.plane == wire.D_LEAF:
             for leaf in self.leaves:
                 to = leaf._rs.peer_data

@@ -698,6 +698,25 @@ def test_the_leaf_data_socket_batches(make_root: Callable[..., Root], family: in
         assert got == [b"%d" % i for i in range(5)]
 
 
+def test_recv_data_leaves_the_data_socket_timeout_as_it_was(make_root: Callable[..., Root],
+                                                             family: int) -> None:
+    root = make_root()
+    [leaf] = _join_all(root, family, D_ROOT, [JL_RECEIVER_ONLY])
+    with leaf:
+        assert leaf.data is not None
+        for before, timeout in ((None, 5.0), (2.0, 2.0), (0.0, 0), (3.0, None)):
+            leaf.data.settimeout(before)
+            root.sock.send_data(b"t")
+            if timeout == 0:
+                time.sleep(0.05)              # loopback: delivered by now
+            assert leaf.recv_data(timeout=timeout)[0] == b"t"
+            assert leaf.data.gettimeout() == before, (before, timeout)
+        leaf.data.settimeout(1.0)
+        with pytest.raises(errors.WSAETIMEDOUT):
+            leaf.recv_data(timeout=0.05)
+        assert leaf.data.gettimeout() == 1.0
+
+
 def test_a_hundred_leaves_join_one_root_at_once(make_root: Callable[..., Root],
                                                 family: int) -> None:
     root = make_root().admit(100, shared_secret)

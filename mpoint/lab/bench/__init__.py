@@ -16,6 +16,18 @@ measured in one run:
 4. Receive rate over the joined set: ns per datagram against a C recvmmsg
    drain of the same socket layout.
 
+Those four are the suite "groups" (the default).  ``--suite rooted`` runs
+the rooted-session parts instead (or as well: ``--suite all``):
+
+5. Rooted joins: leaves joining one root per second -- one after another,
+   from threads, non-blocking on one EventSet -- against the same
+   handshake in a plain standard-library program (and asyncio, uvloop).
+6. Rooted data plane: datagrams and MB per second from a root to 1, 10
+   and 100 leaves, multicast and the unicast fan-out, with loss, against a
+   plain sender and plain receivers.  rooted.py says how and why (each run
+   a forked process in a fresh namespace; receivers in one process on the
+   second core).
+
 Every timed run starts in a fresh private network namespace (runner.py
 says why).  Every time is the best of ``--repeat`` runs.  Cases run in
 rounds (each case once per round); a ratio is the median over the rounds of
@@ -32,7 +44,8 @@ The command moves itself into a private network namespace first
 cannot; everything runs in this process and its threads.
 
 Modules: common (sizes, row names, groups), joins, delay and recv (the
-cases), runner (rounds, namespaces, results), report, plot, cli.
+cases), rooted (the rooted-session cases, and their process layout),
+runner (rounds, namespaces, results), report, plot, cli.
 """
 from .cli import DESCRIPTION, add_arguments, main
 from .runner import run

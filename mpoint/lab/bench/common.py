@@ -70,6 +70,44 @@ PER_SOCKET_ROWS = (C_ONE_PER, C_LEAF, MP_LEAF, MP_SOCK_LEAF)   # one descriptor 
 
 Sample = Tuple[str, str, int]         # (table, row, elapsed ns)
 
+# Rooted sessions (suite "rooted": mpoint.lab.bench.rooted).
+SUITES = ("groups", "rooted-joins", "rooted-data")
+SUITE_ALIASES = {"rooted": ("rooted-joins", "rooted-data"), "all": SUITES}
+ROOTED_LEAVES = 200           # leaves joining one root
+ROOTED_CONCURRENCY = 100      # joins at once (threads, or in flight on one EventSet)
+ROOTED_FANOUT = (1, 10, 100)  # leaves of the data-plane cases
+ROOTED_REPEAT = 3             # rounds of the rooted cases
+QUICK_ROOTED_LEAVES, QUICK_ROOTED_CONCURRENCY = 50, 25     # --quick
+QUICK_ROOTED_FANOUT, QUICK_DATA_SECONDS = (1, 10), 0.2
+TRANSPORTS = ("multicast", "unicast")
+DATAGRAM_SIZE = 1024
+DATA_SECONDS = 0.5            # how long the root sends in one data case
+DATA_MAX_SENDS = 2_000_000    # ... and at most this many datagrams
+RCVBUF = 1 << 20              # receive buffer of every receiver, mpoint's and plain
+CASE_LIMIT_S = 60.0           # a case's process is killed after this long
+MAX_LEAVES = 2000
+
+RJ_STD_SEQ = "stdlib, one after another"
+RJ_MP_SEQ = "mpoint join_leaf, one after another"
+RJ_MP_SEQ_UNI = "mpoint join_leaf, unicast session"
+RJ_STD_THREADS = "stdlib, from threads"
+RJ_MP_THREADS = "mpoint join_leaf, from threads"
+RJ_STD_SEL = "stdlib non-blocking, selectors"
+RJ_MP_EVSET = "mpoint non-blocking, EventSet"
+RJ_ASYNCIO = "asyncio open_connection"
+RJ_UVLOOP = "uvloop open_connection"
+ROOTED_JOIN_ROWS: Tuple[Tuple[str, Optional[str]], ...] = (
+    (RJ_STD_SEQ, None), (RJ_MP_SEQ, RJ_STD_SEQ), (RJ_MP_SEQ_UNI, RJ_STD_SEQ),
+    (RJ_STD_THREADS, None), (RJ_MP_THREADS, RJ_STD_THREADS),
+    (RJ_STD_SEL, None), (RJ_MP_EVSET, RJ_STD_SEL), (RJ_ASYNCIO, RJ_STD_SEL),
+    (RJ_UVLOOP, RJ_STD_SEL),
+)
+RD_STD = "stdlib sendto + recvfrom"
+RD_MP_BATCH = "mpoint send_data + recv_batch"
+RD_MP_DATA = "mpoint send_data + recv_data"
+ROOTED_DATA_ROWS: Tuple[Tuple[str, Optional[str]], ...] = (
+    (RD_STD, None), (RD_MP_BATCH, RD_STD), (RD_MP_DATA, RD_STD))
+
 
 def progress(msg: str) -> None:
     print(f"  ... {msg}", file=sys.stderr, flush=True)

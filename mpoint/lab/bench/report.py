@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from .common import (CLOSE_ROWS, JOIN_ROWS, LEAVE_ROWS, MP_BATCH, PER, RECV_CAP,
-                     RECV_PER_GROUP, RECV_ROWS)
+                     RECV_PER_GROUP, RECV_ROWS, ROOTED_DATA_ROWS, ROOTED_JOIN_ROWS)
+from .rooted import ANSWER, REQUEST
 
 
 def _fmt_ratio(entry: Dict[str, Any]) -> str:
@@ -25,6 +26,16 @@ def _row_line(name: str, entry: Dict[str, Any], key: str, with_rate: bool) -> st
 
 def report(results: Dict[str, Any]) -> str:
     lines: List[str] = []
+    if "join" in results:
+        _groups_report(results, lines)
+    if results.get("rooted_joins"):
+        lines += rooted_joins_report(results["rooted_joins"])
+    if results.get("rooted_data"):
+        lines += rooted_data_report(results["rooted_data"])
+    return "\n".join(lines)
+
+
+def _groups_report(results: Dict[str, Any], lines: List[str]) -> None:
     fams = list(results["join"])
     lines += [
         "1. Join rate: us per join, joins/s (best run) and the ratio to the named C reference",
@@ -127,4 +138,70 @@ def report(results: Dict[str, Any]) -> str:
                     lines.append(f"  {name:<40} {e['ns_per_datagram']:11.1f} "
                                  f"{e['send_ns_per_datagram']:7.0f}  {_fmt_ratio(e)}{lost}")
                 lines.append("")
-    return "\n".join(lines)
+
+
+def _short_ratio(entry: Dict[str, Any]) -> str:
+    if "ratio" in entry:
+        return f"{entry['ratio']:6.2f}x"
+    return "    ref" if "reference" not in entry else "      -"
+
+
+def _failed(name: str, entry: Dict[str, Any]) -> str:
+    if "skipped" in entry:
+        return f"  {name:<36} skipped: {entry['skipped']}"[:80]
+    return f"  {name:<36} failed: {(entry.get('errors') or ['no result'])[0]}"[:80]
+
+
+def rooted_joins_report(d: Dict[str, Any]) -> List[str]:
+    n, c = d["leaves"], d["concurrency"]
+    lines = [
+        f"5. Rooted sessions, joins: {n:,} leaves join one root ({d['family']}, lo), which",
+        "   accepts in its own thread.  ms from the first leaf's socket() to the last",
+        "   admission (best run), joins/s, and the ratio of that time to the reference's",
+        "   (median over rounds).  References: the same handshake in a plain program",
+        f"   (socket + struct: connect, a {len(REQUEST)}-byte request, the root reads it and",
+        f"   answers {len(ANSWER)} bytes).  Threads: {c} at once; non-blocking: {c} in flight.",
+        "",
+        f"  {f'{n:,} leaves':<36} {'ms':>9} {'joins/s':>10}  {'ratio':>7}",
+    ]
+    for name, ref in ROOTED_JOIN_ROWS:
+        e = d["rows"][name]
+        if "ms" not in e:
+            lines.append(_failed(name, e))
+            continue
+        lines.append(f"  {name:<36} {e['ms']:9.1f} {e['joins_per_s']:10,.0f}  "
+                     f"{_short_ratio(e)}")
+    lines.append("")
+    return lines
+
+
+def rooted_data_report(d: Dict[str, Any]) -> List[str]:
+    cpus = d.get("cpus")
+    where = (f"the root on cpu {cpus[0]}, the leaves (one process) on cpu {cpus[1]}"
+             if cpus else "the root's process, one for all leaves")
+    lines = [
+        f"6. Rooted sessions, data plane: the root sends {d['datagram_size']:,}-byte "
+        f"datagrams for {d['seconds']} s",
+        f"   to N leaves ({d['family']}, lo): {where}.",
+        "   sent/s: the root's sends (one reaches every leaf); delivered/s and MB/s: what",
+        "   all the leaves received, per second from the first send to the last datagram;",
+        "   loss: what they missed.  Ratio: time per delivered datagram over the",
+        "   reference's (median over rounds).  Reference: a plain socket's sendto",
+        "   (unicast: one to each receiver), plain receivers drained with selectors +",
+        "   recvfrom.  mpoint's leaves are drained with recv_batch, or recv_data.",
+        "",
+    ]
+    for transport in ("multicast", "unicast"):
+        for n, rows in (d.get(transport) or {}).items():
+            title = f"{transport}, {int(n):,} " + ("leaf" if int(n) == 1 else "leaves")
+            lines.append(f"  {title:<30} {'sent/s':>9} {'delivered/s':>11} {'MB/s':>7} "
+                         f"{'loss':>6} {'ratio':>7}")
+            for name, _ in ROOTED_DATA_ROWS:
+                e = rows[name]
+                if "datagrams_per_s" not in e:
+                    lines.append(_failed(name, e))
+                    continue
+                lines.append(f"  {name:<30} {e['sent_per_s']:9,.0f} {e['datagrams_per_s']:11,.0f}"
+                             f" {e['mb_per_s']:7.1f} {e['loss'] * 100:5.1f}% {_short_ratio(e)}")
+            lines.append("")
+    return lines

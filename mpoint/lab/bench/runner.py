@@ -31,7 +31,9 @@ from .common import (DEFAULT_REPEAT, C_CLOSE_NEW, C_CLOSE_OLD, C_LEAF, C_ONE, C_
                      L_PER_OLD, LEAVE_ROWS, MP_BATCH, MP_CLOSE, MP_LEAF, MP_LEAVE, MP_SOCK_LEAF,
                      PER, PER_SOCKET_ROWS, QUICK_COUNTS, RECV_CAP, SHORT_RUNS, STD_ONE, STD_PER,
                      FD_SPARE, WARM_UP_BELOW, Sample, family_name, make_groups,
-                     progress)
+                     progress, QUICK_ROOTED_LEAVES, QUICK_ROOTED_CONCURRENCY,
+                     QUICK_ROOTED_FANOUT, QUICK_DATA_SECONDS, ROOTED_LEAVES, ROOTED_CONCURRENCY, ROOTED_FANOUT,
+                     DATA_SECONDS, DATAGRAM_SIZE, ROOTED_REPEAT)
 
 # Inside a join case the C reference and the GroupSet both leave, join again
 # and close: the state-change reports go out every REPORT_INTERVAL_MS in the
@@ -196,6 +198,23 @@ def _raise_igmp_limit(count: int) -> Optional[str]:
         return f"cannot read igmp_max_memberships: {exc}"
 
 
+def rooted_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """The rooted suite's sizes: the options given, else the defaults (or
+    --quick's)."""
+    quick = bool(args.quick)
+    leaves: int = args.leaves or (QUICK_ROOTED_LEAVES if quick else ROOTED_LEAVES)
+    concurrency = min(leaves, args.concurrency or (QUICK_ROOTED_CONCURRENCY if quick
+                                                   else ROOTED_CONCURRENCY))
+    return {
+        "leaves": leaves, "concurrency": concurrency,
+        "fanout": list(args.fanout or (QUICK_ROOTED_FANOUT if quick else ROOTED_FANOUT)),
+        "transports": list(args.transports),
+        "seconds": args.seconds or (QUICK_DATA_SECONDS if quick else DATA_SECONDS),
+        "datagram_size": args.datagram_size or DATAGRAM_SIZE,
+        "rounds": args.repeat or (1 if quick else ROOTED_REPEAT),
+    }
+
+
 def _matplotlib_found() -> bool:
     # Found, not imported: importing it (numpy's BLAS) may start threads,
     # and a namespace can only be made by a single-threaded process.
@@ -215,6 +234,12 @@ def run(args: argparse.Namespace) -> int:
               "(pip install 'mpoint[plot]' or pip install matplotlib); "
               "nothing was run", file=sys.stderr)
         return 2
+    suites: List[str] = list(getattr(args, "suite", None) or ["groups"])
+    groups_suite = "groups" in suites
+    if args.plot and not groups_suite:
+        print("mpoint bench: --plot draws the groups suite's join rates; "
+              "add --suite groups (nothing was run)", file=sys.stderr)
+        return 2
     counts: List[int] = list(args.counts or (QUICK_COUNTS if args.quick else DEFAULT_COUNTS))
     repeat: int = args.repeat or (1 if args.quick else DEFAULT_REPEAT)
     prepared = netns.for_benchmark("mpoint")
@@ -223,18 +248,26 @@ def run(args: argparse.Namespace) -> int:
     iso, hard_limit = prepared
     families: List[int] = []
     notes: List[str] = []
-    for f in args.families:
+    for f in args.families if groups_suite else ():
         if f == 6 and not iso.ipv6:
             notes.append("IPv6 skipped: the private namespace has no IPv6")
             continue
         families.append(_stdsocket.AF_INET if f == 4 else _stdsocket.AF_INET6)
-    notes.append(f"every timed run in a fresh private namespace; state-change reports every "
-                 f"{REPORT_INTERVAL_MS} ms on lo in the join tables' namespaces; runs of up to "
-                 f"{WARM_UP_BELOW:,} groups follow an untimed run in a throwaway namespace")
+    if groups_suite:
+        notes.append(f"every timed run in a fresh private namespace; state-change reports "
+                     f"every {REPORT_INTERVAL_MS} ms on lo in the join tables' namespaces; runs "
+                     f"of up to {WARM_UP_BELOW:,} groups follow an untimed run in a throwaway "
+                     f"namespace")
+    rooted_opts = rooted_options(args) if set(suites) - {"groups"} else None
+    if rooted_opts is not None:
+        notes.append(f"rooted sessions: IPv4 on lo; every run a forked process in a fresh "
+                     f"private namespace; {rooted_opts['rounds']} round(s)")
+    figures = (f"figures: best of up to {repeat} run(s), {runs_for(100, repeat)} at 100 "
+               f"groups" if groups_suite else "")
     print(f"private network namespace {iso.netns} (host: {iso.host_netns}); "
           f"python {sys.version.split()[0]}; {os.cpu_count()} cpu(s); "
-          f"RLIMIT_NOFILE {hard_limit or 'unlimited'}; figures: best of up to {repeat} run(s), "
-          f"{runs_for(100, repeat)} at 100 groups")
+          f"RLIMIT_NOFILE {hard_limit or 'unlimited'}; suites: {', '.join(suites)}"
+          + (f"; {figures}" if figures else ""))
     for note in notes:
         print(note)
     print(flush=True)
@@ -246,11 +279,15 @@ def run(args: argparse.Namespace) -> int:
     results: Dict[str, Any] = {
         "meta": {"netns": iso.netns, "host_netns": iso.host_netns, "ipv6": iso.ipv6,
                  "python": sys.version.split()[0], "cpus": os.cpu_count(),
-                 "rlimit_nofile": hard_limit, "counts": counts, "repeat": repeat,
-                 "case_budget_s": CASE_BUDGET_S, "per_socket": PER, "notes": notes,
-                 "method": "fresh namespace per timed run", "case_seconds": {}},
-        "join": {}, "leave": {}, "close": {}, "join_delay": {}, "recv": {},
+                 "rlimit_nofile": hard_limit, "suites": suites, "notes": notes,
+                 "method": "fresh namespace per timed run"},
     }
+    if groups_suite:
+        results["meta"].update(counts=counts, repeat=repeat, case_budget_s=CASE_BUDGET_S,
+                               per_socket=PER, case_seconds={})
+        results.update({"join": {}, "leave": {}, "close": {}, "join_delay": {}, "recv": {}})
+    if rooted_opts is not None:
+        results["meta"]["rooted"] = rooted_opts
     started = time.monotonic()
     for family in families:
         fam = family_name(family)
@@ -275,7 +312,17 @@ def run(args: argparse.Namespace) -> int:
             if str(capped) not in results["recv"][fam]:     # larger counts: the same layout
                 results["recv"][fam][str(capped)] = recv.measure_recv(
                     family, capped, repeat, lambda: fresh_kernel(False))
-    if args.no_delay:
+    if rooted_opts is not None:
+        from . import rooted
+        # Forked children only: this process stays single-threaded (rooted.py).
+        if "rooted-joins" in suites:
+            results["rooted_joins"] = rooted.measure_joins(
+                rooted_opts["leaves"], rooted_opts["concurrency"], rooted_opts["rounds"])
+        if "rooted-data" in suites:
+            results["rooted_data"] = rooted.measure_data(
+                rooted_opts["fanout"], rooted_opts["transports"], rooted_opts["seconds"],
+                rooted_opts["datagram_size"], rooted_opts["rounds"])
+    if args.no_delay and groups_suite:
         del results["join_delay"]
     results["meta"]["elapsed_s"] = round(time.monotonic() - started, 1)
     print(report(results))
