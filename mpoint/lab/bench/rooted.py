@@ -66,6 +66,7 @@ are the best run's.  The collector is off in every timed loop.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import functools
 import json
 import os
@@ -393,7 +394,7 @@ def plain_joins(n: int, mode: str, concurrency: int = 100, limit_s: float = 30.0
         elif mode in ("asyncio", "uvloop"):
             loop: asyncio.AbstractEventLoop
             if mode == "uvloop":
-                import uvloop
+                uvloop = importlib.import_module("uvloop")
                 loop = uvloop.new_event_loop()
             else:
                 loop = asyncio.new_event_loop()
@@ -487,7 +488,7 @@ async def _asyncio_joins(addr: Tuple[str, int], n: int, window: int) -> List[Any
 def uvloop_missing() -> Optional[Tuple[str, str]]:
     """Why the uvloop row is skipped (short, and in detail), or None."""
     try:
-        import uvloop  # noqa: F401
+        importlib.import_module("uvloop")
     except ImportError as exc:
         return "uvloop is not installed", str(exc)
     return None
