@@ -34,7 +34,7 @@ import socket as _stdsocket
 import threading
 import time
 from typing import (TYPE_CHECKING, Any, Callable, List, NamedTuple, Optional, Set, Tuple,
-                    Union)
+                    Type, TypeVar, Union)
 
 from . import errors, rooted_engine as engine_mod, rooted_wire as wire
 from . import _core
@@ -192,6 +192,21 @@ def _default_group(family: int, port: int) -> str:
     if family == _stdsocket.AF_INET:
         return f"239.255.{port >> 8}.{port & 0xFF}"
     return f"ff15::4d52:{port:x}"
+
+
+_A = TypeVar("_A", wire.Admit, wire.Accept)
+
+
+def _answer(result: Union[wire.Message, engine_mod.DialError], kind: Type[_A], peer: str) -> _A:
+    """A dial's outcome as the answer it should be, or the mpoint error."""
+    if isinstance(result, engine_mod.DialError):
+        raise _fail(result.code, "WSAJoinLeaf", result.detail)
+    if isinstance(result, wire.Reject):
+        raise _fail(result.code, "WSAJoinLeaf", f"the {peer} refused: {result.text}")
+    if not isinstance(result, kind):
+        raise _fail("WSAEINVAL", "WSAJoinLeaf", f"the {peer} answered "
+                    f"{type(result).__name__.upper()}")
+    return result
 
 
 class _Queued:
@@ -584,11 +599,9 @@ class RootedSocket(MultipointSocket):
         listening socket's WSAEventSelect events)."""
         flags = _C_LEAF | (self._mp.flags & (_D_ROOT | _D_LEAF))
         sock = RootedSocket(self.family, flags=flags, fileno=conn.detach())
-        _keepalive(sock, self._rs.keepalive)
-        sock.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_LINGER, _LINGER_RESET)
-        sock.settimeout(self.gettimeout())
-        sock._rs.phase, sock._rs.join_error = "joined", 0
         sock._rs.keepalive = self._rs.keepalive
+        sock._session_up()
+        sock.settimeout(self.gettimeout())
         self._inherit_registration(sock)
         return sock
 
@@ -702,15 +715,9 @@ class RootedSocket(MultipointSocket):
                 spare.close()
                 return _fail("WSAENOTSOCK", "WSAJoinLeaf", "the socket was closed while joining")
             try:
-                if isinstance(result, engine_mod.DialError):
-                    raise _fail(result.code, "WSAJoinLeaf", result.detail)
-                if isinstance(result, wire.Reject):
-                    raise _fail(result.code, "WSAJoinLeaf", f"the root refused: {result.text}")
-                if not isinstance(result, wire.Admit):
-                    raise _fail("WSAEINVAL", "WSAJoinLeaf",
-                                f"the root answered {type(result).__name__.upper()}")
-                self._fill_callee(callee, result.callee_data)
-                session = result.session
+                admit = _answer(result, wire.Admit, "root")
+                self._fill_callee(callee, admit.callee_data)
+                session = admit.session
                 if session.transport == wire.UNICAST:
                     data = spare
                     data.connect((peer[0], session.root_port))    # hears only the root
@@ -719,9 +726,7 @@ class RootedSocket(MultipointSocket):
                     data = self._leaf_data_socket(session, role, peer[0])
                 rs.session, rs.data, rs.role = session, data, role
                 rs.root_peer = (peer[0], session.root_port)
-                _keepalive(self, rs.keepalive)
-                self.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_LINGER, _LINGER_RESET)
-                rs.phase, rs.join_error = "joined", 0
+                self._session_up()
             except OSError as exc:
                 spare.close()
                 error = _as_mpoint(exc)
@@ -729,6 +734,13 @@ class RootedSocket(MultipointSocket):
                 rs.phase = "idle"
                 self._renew()
         return error
+
+    def _session_up(self) -> None:
+        """An admitted control connection: keep-alive on, and a reset (linger
+        0) if this process dies; the phase says joined."""
+        _keepalive(self, self._rs.keepalive)
+        self.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_LINGER, _LINGER_RESET)
+        self._rs.phase, self._rs.join_error = "joined", 0
 
     @staticmethod
     def _fill_callee(buf: Optional[bytearray], data: bytes) -> None:
@@ -828,19 +840,11 @@ class RootedSocket(MultipointSocket):
             if rs.phase != "joining":
                 return _fail("WSAENOTSOCK", "WSAJoinLeaf", "the socket was closed while inviting")
             try:
-                if isinstance(result, engine_mod.DialError):
-                    raise _fail(result.code, "WSAJoinLeaf", result.detail)
-                if isinstance(result, wire.Reject):
-                    raise _fail(result.code, "WSAJoinLeaf", f"the leaf refused: {result.text}")
-                if not isinstance(result, wire.Accept):
-                    raise _fail("WSAEINVAL", "WSAJoinLeaf",
-                                f"the leaf answered {type(result).__name__.upper()}")
-                self._fill_callee(callee, result.callee_data)
-                _keepalive(self, rs.keepalive)
-                self.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_LINGER, _LINGER_RESET)
+                accept = _answer(result, wire.Accept, "leaf")
+                self._fill_callee(callee, accept.callee_data)
                 rs.session, rs.role, rs.root = root._rs.session, role, root
-                rs.peer_data = (peer[0], result.data_port)
-                rs.phase, rs.join_error = "joined", 0
+                rs.peer_data = (peer[0], accept.data_port)
+                self._session_up()
             except OSError as exc:
                 error = _as_mpoint(exc)
                 rs.join_error = error.wsa_errno or 0
