@@ -36,7 +36,7 @@ import time
 from typing import (TYPE_CHECKING, Any, Callable, List, NamedTuple, Optional, Set, Tuple,
                     Type, TypeVar, Union)
 
-from . import errors, rooted_engine as engine_mod, rooted_wire as wire
+from . import errors, rooted_data as data_mod, rooted_engine as engine_mod, rooted_wire as wire
 from . import _core
 from .constants import JL_BOTH, JL_RECEIVER_ONLY, JL_SENDER_ONLY, Plane, SocketFlag
 from .multipoint_socket import MultipointSocket
@@ -186,12 +186,6 @@ def _numeric_peer(family: int, name: object) -> Tuple[Any, ...]:
                     f"{host} is a group: a rooted join names its root's (or leaf's) unicast "
                     "address; join groups with a SOCK_DGRAM socket")
     return (host, port) + tuple(name[2:])
-
-
-def _default_group(family: int, port: int) -> str:
-    if family == _stdsocket.AF_INET:
-        return f"239.255.{port >> 8}.{port & 0xFF}"
-    return f"ff15::4d52:{port:x}"
 
 
 _A = TypeVar("_A", wire.Admit, wire.Accept)
@@ -363,52 +357,13 @@ class RootedSocket(MultipointSocket):
             rs.wanted = (text, number, str(transport), hops)
 
     def _open_session(self) -> None:
-        """A root's data socket and announcement, made once."""
+        """A root's data channel and its announcement, made once."""
         rs = self._rs
         with rs.lock:
-            if rs.session is not None:
-                return
-            group, port, transport, scope = rs.wanted
-            own_port = self.getsockname()[1]
-            plane = wire.D_ROOT if self._mp.flags & _D_ROOT else wire.D_LEAF
-            data = MultipointSocket(self.family)
-            wild = "0.0.0.0" if self.family == _stdsocket.AF_INET else "::"
-            try:
-                if transport == "unicast":
-                    data.bind((wild, 0))
-                    session = wire.Session(wire.UNICAST, plane, 4 if self.family ==
-                                           _stdsocket.AF_INET else 6, scope, "", 0,
-                                           data.getsockname()[1])
-                else:
-                    group = group or _default_group(self.family, own_port)
-                    port = port or own_port
-                    if plane == wire.D_ROOT:
-                        # Sender-only joins connect to the group (no unicast
-                        # heard): leaves' datagrams arrive on ``data``.
-                        data.bind((wild, 0))
-                        root_port = data.getsockname()[1]
-                        sender = MultipointSocket(self.family)
-                        try:
-                            sender.join_leaf((group, port), flags=JL_SENDER_ONLY,
-                                             interface=rs.interface)
-                            sender.multicast_scope = scope
-                        except BaseException:
-                            sender.close()
-                            raise
-                        rs.sender = sender
-                    else:
-                        data.join_leaf((group, port), flags=JL_BOTH, interface=rs.interface)
-                        root_port = port
-                    data.multicast_scope = scope
-                    session = wire.Session(wire.MULTICAST, plane, 4 if self.family ==
-                                           _stdsocket.AF_INET else 6, scope, group, port,
-                                           root_port)
-            except BaseException:
-                data.close()
-                raise
-            rs.data, rs.session = data, session
-            if rs.sender is None:
-                rs.sender = data
+            if rs.session is None:
+                plane = wire.D_ROOT if self._mp.flags & _D_ROOT else wire.D_LEAF
+                rs.data, rs.sender, rs.session = data_mod.root_channel(
+                    self.family, plane, rs.wanted, rs.interface, self.getsockname()[1])
 
     # -- listen / accept ---------------------------------------------------------------
     def listen(self, backlog: int = 128) -> None:
@@ -565,8 +520,8 @@ class RootedSocket(MultipointSocket):
             if self.is_root:
                 answer = wire.admit(rs.session, callee)         # type: ignore[arg-type]
             else:
-                leaf_data = self._leaf_data_socket(req.session, req.role,  # type: ignore[arg-type]
-                                                   item.address[0])
+                leaf_data = data_mod.leaf_channel(self.family, req.session,  # type: ignore[arg-type]
+                                                  req.role, self._rs.interface)
                 answer = wire.accept(leaf_data.getsockname()[1], callee)
             conn.settimeout(engine_mod.HANDSHAKE_TIMEOUT)
             conn.sendall(answer)
@@ -613,29 +568,6 @@ class RootedSocket(MultipointSocket):
                 evset.register(sock, evset.interest(self))
             except (OSError, KeyError):
                 pass                            # the set closed meanwhile
-
-    # -- the data socket of a leaf ---------------------------------------------------
-    def _leaf_data_socket(self, session: wire.Session, role: int, root_host: str
-                          ) -> MultipointSocket:
-        data = MultipointSocket(self.family)
-        try:
-            if session.transport == wire.UNICAST:
-                wild = "0.0.0.0" if self.family == _stdsocket.AF_INET else "::"
-                data.bind((wild, 0))
-            elif role == JL_SENDER_ONLY:
-                if session.plane == wire.D_LEAF:
-                    data.join_leaf((session.group, session.group_port), flags=JL_SENDER_ONLY,
-                                   interface=self._rs.interface)
-                    data.multicast_scope = session.scope
-            else:
-                join = JL_RECEIVER_ONLY if session.plane == wire.D_ROOT else role
-                data.join_leaf((session.group, session.group_port), flags=join,
-                               interface=self._rs.interface)
-                data.multicast_scope = session.scope
-        except BaseException:
-            data.close()
-            raise
-        return data
 
     # -- WSAJoinLeaf ---------------------------------------------------------------------
     def join_leaf(self, name: Any, caller_data: Optional[Any] = None,
@@ -723,7 +655,7 @@ class RootedSocket(MultipointSocket):
                     data.connect((peer[0], session.root_port))    # hears only the root
                 else:
                     spare.close()
-                    data = self._leaf_data_socket(session, role, peer[0])
+                    data = data_mod.leaf_channel(self.family, session, role, rs.interface)
                 rs.session, rs.data, rs.role = session, data, role
                 rs.root_peer = (peer[0], session.root_port)
                 self._session_up()
@@ -899,64 +831,20 @@ class RootedSocket(MultipointSocket):
             self._rs.hidden_close = False
             reg[0]._modify(reg[1], int(reg[0].interest(self)))
 
-    # -- the data plane ----------------------------------------------------------------
+    # -- the data plane (rooted_data.py) -------------------------------------------------
     def send_data(self, data: Any) -> int:
         """Sends one datagram on the session's data plane: from a root, to
         every leaf; from a leaf, to the root (d_root) or to every member
         (d_leaf).  A receiving-only leaf sends nothing (WSAENOTCONN)."""
-        rs = self._rs
-        session, sock = rs.session, rs.data
-        if session is None or sock is None or rs.phase == "closed":
-            raise _fail("WSAENOTCONN", "send_data", "not in a session (no admission yet)")
-        if self.is_root:
-            sender = rs.sender
-            if sender is None:
-                raise _fail("WSAENOTCONN", "send_data", "the session is closed")
-            if session.transport == wire.MULTICAST:
-                return sender.sendto(data, (session.group, session.group_port))
-            n = 0
-            for leaf in self.leaves:
-                addr = leaf._rs.peer_data
-                if addr is not None and leaf._rs.role != JL_SENDER_ONLY:
-                    n = sock.sendto(data, addr)
-            return n if n else len(memoryview(data))
-        if rs.role == JL_RECEIVER_ONLY:
-            raise _fail("WSAENOTCONN", "send_data", "joined as JL_RECEIVER_ONLY: this leaf "
-                        "does not send")
-        if session.transport == wire.MULTICAST and session.plane == wire.D_LEAF:
-            return sock.sendto(data, (session.group, session.group_port))
-        return sock.sendto(data, rs.root_peer)
+        return data_mod.send(self, data)
 
     def recv_data(self, bufsize: int = 65536, timeout: Optional[float] = None
                   ) -> Tuple[bytes, Any]:
         """One datagram of the data plane and who sent it, waiting up to
-        ``timeout`` seconds (None: forever; WSAETIMEDOUT when it passes).  A
-        root of a unicast d_leaf session relays what a leaf sent to every
-        other leaf as it receives it."""
-        rs = self._rs
-        session, sock = rs.session, rs.data
-        if session is None or sock is None or rs.phase == "closed":
-            raise _fail("WSAENOTCONN", "recv_data", "not in a session (no admission yet)")
-        if not self.is_root and rs.role == JL_SENDER_ONLY:
-            raise _fail("WSAENOTCONN", "recv_data", "joined as JL_SENDER_ONLY: this leaf "
-                        "does not receive")
-        before = sock.gettimeout()
-        change = timeout != before          # the same timeout: no system call to set it
-        if change:
-            sock.settimeout(timeout)
-        try:
-            data, addr = sock.recvfrom(bufsize)
-        except _stdsocket.timeout:
-            raise _fail("WSAETIMEDOUT", "recv_data", "no datagram in time") from None
-        finally:
-            if change:
-                sock.settimeout(before)
-        if self.is_root and session.transport == wire.UNICAST and session.plane == wire.D_LEAF:
-            for leaf in self.leaves:
-                to = leaf._rs.peer_data
-                if to is not None and to[:2] != addr[:2] and leaf._rs.role != JL_SENDER_ONLY:
-                    sock.sendto(data, to)
-        return data, addr
+        ``timeout`` seconds (None: forever; WSAETIMEDOUT when it passes, 0:
+        WSAEWOULDBLOCK at once when none waits).  A root of a unicast d_leaf
+        session relays what a leaf sent to every other leaf as it receives it."""
+        return data_mod.recv(self, bufsize, timeout)
 
     # -- closing ------------------------------------------------------------------------
     def close(self) -> None:

@@ -682,6 +682,17 @@ def test_d_leaf_data_from_any_member_reaches_all(make_root: Callable[..., Root],
             leaf.close()
 
 
+def test_recv_data_without_waiting_is_wsaewouldblock(make_root: Callable[..., Root],
+                                                     family: int) -> None:
+    root = make_root()
+    [leaf] = _join_all(root, family, D_ROOT, [JL_RECEIVER_ONLY])
+    with leaf:
+        with pytest.raises(errors.WSAEWOULDBLOCK):
+            leaf.recv_data(timeout=0)
+        with pytest.raises(errors.WSAETIMEDOUT):
+            leaf.recv_data(timeout=0.05)
+
+
 def test_the_leaf_data_socket_batches(make_root: Callable[..., Root], family: int) -> None:
     root = make_root()
     [leaf] = _join_all(root, family, D_ROOT, [JL_RECEIVER_ONLY])
