@@ -229,7 +229,12 @@ class _Engine:
                 self._drop(lst, conn, None)
 
     def _ready(self, owner: Union[Dial, Listener], fileobj: _stdsocket.socket) -> None:
+        """One ready key of this round's poll.  A key that an earlier key
+        of the same round made stale (a handshake evicted by an accept
+        past MAX_HANDSHAKES: its socket already closed) is skipped."""
         if isinstance(owner, Dial):
+            if owner not in self.dials:
+                return
             try:
                 answer = owner.step()
             except DialError as exc:
@@ -240,8 +245,9 @@ class _Engine:
             else:
                 self.sel.modify(owner.sock, owner.wants(), owner)
         elif fileobj is owner.sock:
-            self._accept(owner)
-        else:
+            if owner in self.listeners:
+                self._accept(owner)
+        elif fileobj in owner.pending:
             self._read(owner, fileobj)
 
     # -- dials ---------------------------------------------------------------------
