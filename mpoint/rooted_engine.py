@@ -23,7 +23,7 @@ import struct
 import sys
 import threading
 import time
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union, cast
 
 from . import rooted_wire as wire
 
@@ -376,8 +376,9 @@ def _guarded(fn: Callable[..., None], *args: object) -> None:
     try:
         fn(*args)
     except Exception as exc:                         # noqa: BLE001 -- reported below
-        threading.excepthook(threading.ExceptHookArgs(      # type: ignore[call-arg]
-            (type(exc), exc, exc.__traceback__, threading.current_thread())))
+        hook_args = cast(Any, threading.ExceptHookArgs)     # a structseq: one tuple
+        threading.excepthook(hook_args((type(exc), exc, exc.__traceback__,
+                                        threading.current_thread())))
 
 
 _engine: Optional[_Engine] = None
