@@ -189,6 +189,7 @@ def _numeric_peer(family: int, name: object) -> Tuple[Any, ...]:
 
 
 _A = TypeVar("_A", wire.Admit, wire.Accept)
+_WSA_CODES = frozenset(row[1] for row in errors.TABLE)
 
 
 def _answer(result: Union[wire.Message, engine_mod.DialError], kind: Type[_A], peer: str) -> _A:
@@ -196,7 +197,12 @@ def _answer(result: Union[wire.Message, engine_mod.DialError], kind: Type[_A], p
     if isinstance(result, engine_mod.DialError):
         raise _fail(result.code, "WSAJoinLeaf", result.detail)
     if isinstance(result, wire.Reject):
-        raise _fail(result.code, "WSAJoinLeaf", f"the {peer} refused: {result.text}")
+        # A peer's code is raised when Winsock has it (as a Winsock number);
+        # anything else (0 included) is a refusal that names the code.
+        if result.code in _WSA_CODES:
+            raise _fail(result.code, "WSAJoinLeaf", f"the {peer} refused: {result.text}")
+        raise _fail("WSAECONNREFUSED", "WSAJoinLeaf",
+                    f"the {peer} refused with code {result.code}: {result.text}")
     if not isinstance(result, kind):
         raise _fail("WSAEINVAL", "WSAJoinLeaf", f"the {peer} answered "
                     f"{type(result).__name__.upper()}")

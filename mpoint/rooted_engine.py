@@ -23,7 +23,7 @@ import struct
 import sys
 import threading
 import time
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union, cast
 
 from . import rooted_wire as wire
 
@@ -238,7 +238,12 @@ class _Engine:
                 self._drop(lst, conn, None)
 
     def _ready(self, owner: Union[Dial, Listener], fileobj: _stdsocket.socket) -> None:
+        """One ready key of this round's poll.  A key that an earlier key
+        of the same round made stale (a handshake evicted by an accept
+        past MAX_HANDSHAKES: its socket already closed) is skipped."""
         if isinstance(owner, Dial):
+            if owner not in self.dials:
+                return
             try:
                 answer = owner.step()
             except DialError as exc:
@@ -249,8 +254,9 @@ class _Engine:
             else:
                 self.sel.modify(owner.sock, owner.wants(), owner)
         elif fileobj is owner.sock:
-            self._accept(owner)
-        else:
+            if owner in self.listeners:
+                self._accept(owner)
+        elif fileobj in owner.pending:
             self._read(owner, fileobj)
 
     # -- dials ---------------------------------------------------------------------
@@ -382,8 +388,9 @@ def _guarded(fn: Callable[..., None], *args: object) -> None:
     try:
         fn(*args)
     except Exception as exc:                         # noqa: BLE001 -- reported below
-        threading.excepthook(threading.ExceptHookArgs(
-            (type(exc), exc, exc.__traceback__, threading.current_thread())))
+        hook_args = cast(Any, threading.ExceptHookArgs)     # a structseq: one tuple
+        threading.excepthook(hook_args((type(exc), exc, exc.__traceback__,
+                                        threading.current_thread())))
 
 
 _engine: Optional[_Engine] = None

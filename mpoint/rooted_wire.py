@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from typing import NamedTuple, Optional, Tuple, Union
+from typing import Any, NamedTuple, Optional, Tuple, Union
 
 MAGIC = b"MR"
 FRAMING_VERSION = 1
@@ -150,8 +150,8 @@ class _Cursor:
         self.at += n
         return piece
 
-    def unpack(self, fmt: struct.Struct) -> Tuple[int, ...]:
-        return tuple(fmt.unpack(self.take(fmt.size)))
+    def unpack(self, fmt: struct.Struct) -> Tuple[Any, ...]:
+        return fmt.unpack(self.take(fmt.size))
 
     def end(self) -> None:
         if self.at != len(self.data):

@@ -4,7 +4,10 @@
 
 Each parser gets N random cases (default 2,000; .ci/run runs it under
 ASan/UBSan): join arguments, group lists, interfaces, batch sizes, socket
-arguments, event-set calls and receive timeouts.  Arguments are drawn from
+arguments, event-set calls, receive timeouts and rooted sessions (join_leaf
+of a c_leaf against a live root and of a root inviting a live leaf,
+configure_session, accept(condition) with conditions that raise, return
+junk or close the root).  Arguments are drawn from
 valid, boundary and hostile values: objects whose ``__index__``,
 ``__float__`` or ``__repr__`` close the socket or the set, or close the
 socket and open another on the same descriptor number.  A case passes when
@@ -19,13 +22,15 @@ that did it.  Runs inside a private network namespace it makes itself
 from __future__ import annotations
 
 import argparse
+import array
 import os
 import random
 import socket
 import sys
+import threading
 import time
 import traceback
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 ALLOWED = (OSError, TypeError, ValueError, OverflowError, RuntimeError, KeyError)
 PORT = 40123
@@ -63,6 +68,64 @@ class HostileStr(str):
         return str.__repr__(self)
 
 
+class HostileVerdict:
+    """An accept condition's answer that first runs ``action`` whenever it
+    is compared (then equals anything)."""
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self.action = action
+
+    def __eq__(self, other: object) -> bool:
+        self.action()
+        return True
+
+    __hash__ = object.__hash__
+
+
+class ConditionRaised(Exception):
+    """What a fuzzed accept condition raises: accept must let it through
+    unchanged and keep the request queued."""
+
+
+C_ROOT, C_LEAF, D_ROOT, D_LEAF = 0x2, 0x4, 0x8, 0x10
+
+
+class Acceptor:
+    """A root or a leaf answering every join (or invitation) in a thread:
+    caller data starting with 0 is admitted with as much callee data as
+    its second byte says (x 64), with 1 rejected, anything else admitted."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.failure: Optional[BaseException] = None     # what no caller is promised
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def condition(caller: bytes, sqos: object, gqos: object) -> Any:
+        import mpoint
+        if caller[:1] == b"\1":
+            return mpoint.CF_REJECT
+        if caller[:1] == b"\0" and len(caller) > 1:
+            return (mpoint.CF_ACCEPT, b"c" * (caller[1] * 64))
+        return mpoint.CF_ACCEPT
+
+    def _run(self) -> None:
+        while self.sock.phase == "listening":
+            try:
+                leaf, _ = self.sock.accept(self.condition)
+            except OSError:
+                continue
+            except BaseException as exc:
+                self.failure = exc
+                return
+            leaf.close()
+
+    def stop(self) -> None:
+        self.sock.close()
+        self.thread.join(5.0)
+
+
 class Fuzzer:
     def __init__(self, rng: random.Random) -> None:
         import mpoint
@@ -72,6 +135,8 @@ class Fuzzer:
         if socket.has_ipv6:
             self.families.append(socket.AF_INET6)
         self.spares: List[Any] = []         # sockets opened by hostile actions
+        self.server: Optional[Acceptor] = None      # a live root (rooted cases)
+        self.invitee: Optional[Acceptor] = None     # a live leaf listening for invitations
 
     # -- values ---------------------------------------------------------------------
     def group(self, family: int) -> str:
@@ -259,6 +324,265 @@ class Fuzzer:
             s.close()
             self.tidy()
 
+    # -- rooted sessions -------------------------------------------------------------
+    def _live(self, which: str) -> Acceptor:
+        """The live root (``server``) or invitee, made again after a
+        hostile action closed it."""
+        acc: Optional[Acceptor] = getattr(self, which)
+        if acc is not None and acc.failure is not None:
+            failure, acc.failure = acc.failure, None
+            raise AssertionError(f"the live {which}'s accept raised {failure!r}") from failure
+        if acc is None or acc.sock.phase != "listening":
+            if acc is not None:
+                acc.stop()
+            flags = C_ROOT | D_ROOT if which == "server" else C_LEAF | D_ROOT
+            sock = self.mp.socket(socket.AF_INET, socket.SOCK_STREAM, flags=flags)
+            if which == "server":
+                sock.configure_session(scope=0)
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+            sock.settimeout(0.2)
+            acc = Acceptor(sock)
+            setattr(self, which, acc)
+        return acc
+
+    def stop_rooted(self) -> None:
+        for acc in (self.server, self.invitee):
+            if acc is not None:
+                acc.stop()
+        self.server = self.invitee = None
+
+    def pick(self, valid: List[Any], junk: List[Any], p_valid: float = 0.8) -> Any:
+        """Mostly one of ``valid`` (so that a case often gets far), else junk."""
+        return self.rng.choice(valid if self.rng.random() < p_valid else junk)
+
+    def rooted_flags(self) -> Any:
+        return self.pick([C_LEAF | D_ROOT, C_LEAF | D_LEAF, C_ROOT | D_ROOT, C_ROOT | D_LEAF],
+                         [C_ROOT | C_LEAF | D_ROOT, C_LEAF, D_ROOT, C_LEAF | D_ROOT | D_LEAF, 0,
+                          -1, 2**40, C_LEAF | D_ROOT | 0x1000, True, None, 1.5,
+                          self.hostile(), self.integer()])
+
+    def rooted_join_args(self, sock: Any, port: int) -> List[Any]:
+        """join_leaf arguments (positional, then keywords) aimed at ``port``."""
+        r = self.rng
+        host = self.pick(["127.0.0.1"], ["::1", "localhost", "239.1.2.3", "0.0.0.0", "",
+                                         "127.0.0.2", "127.0.0.1%lo", "127.0.0.1\0", None,
+                                         b"127.0.0.1", 5, "x" * 300, HostileStr("127.0.0.1")])
+        p = self.maybe_hostile(self.pick([port], [0, -1, 65536, 2**70, "1", 1.5, None, True,
+                                                  self.integer()]), sock)
+        name: Any = (host, p)
+        if r.random() < 0.1:
+            name = r.choice([[host, p], (host,), (host, p, 0, 0), (p, host), host, None, ()])
+        caller = self.pick([None, b"", b"\0", b"\0\x05", b"\0\xff", b"\1no", b"plain",
+                            bytearray(b"\0\x01"), memoryview(b"\0\x02abcd")[::2],
+                            array.array("b", [0, 3]), b"\0" * 16384],
+                           [b"\0" * 16385, "text", 5, object(), [0, 1], self.hostile(sock)])
+        callee = self.pick([None, bytearray(), bytearray(8), bytearray(70000)],
+                           [b"ro", memoryview(bytearray(8)), [], 3, self.hostile(sock)])
+        flags = self.maybe_hostile(self.pick([1, 2, 4], [0, 3, -1, 2**70, True, None, 1.0,
+                                                          self.integer()]), sock)
+        args: List[Any] = [name, caller, callee]
+        if r.random() < 0.1:
+            args += [r.choice([None, object(), b"x"]), r.choice([None, object()])]
+        kwargs: Dict[str, Any] = {"flags": flags}
+        if r.random() < 0.2:
+            kwargs["interface"] = self.maybe_hostile(r.choice([None, "lo", 0, 1, -1, "nope",
+                                                               "127.0.0.1", 2**40]), sock)
+        if r.random() < 0.05:
+            kwargs["source"] = r.choice(["127.0.0.1", 5, ""])
+        return [args, kwargs]
+
+    def rooted(self) -> None:
+        """One of: a c_leaf joins the live root; the live root invites the
+        live leaf; configure_session (then listen); accept(condition) on a
+        fresh root with raw and mpoint clients queued."""
+        k = self.rng.random()
+        if k < 0.35:
+            self.rooted_join()
+        elif k < 0.5:
+            self.rooted_invite()
+        elif k < 0.7:
+            self.rooted_configure()
+        else:
+            self.rooted_accept()
+
+    def rooted_join(self) -> None:
+        server = self._live("server")
+        port = server.sock.getsockname()[1]
+        family = socket.AF_INET if self.rng.random() < 0.9 else socket.AF_INET6
+        leaf = self.mp.socket(family, socket.SOCK_STREAM, flags=self.rng.choice(
+            [C_LEAF | D_ROOT] * 4 + [C_LEAF | D_LEAF]))
+        try:
+            # Blocking (0.3 s at most) or not (the engine joins; the close
+            # below may cancel it midway).
+            leaf.settimeout(self.rng.choice([0.3, 0.3, 0]))
+            args, kwargs = self.rooted_join_args(leaf, port)
+            leaf.join_leaf(*args, **kwargs)
+            if self.rng.random() < 0.5 and leaf.phase == "joined":
+                leaf.send_data(self.rng.choice([b"x", b"", memoryview(b"yz"), "s", 5]))
+            if self.rng.random() < 0.3:
+                leaf.join_leaf(*args, **kwargs)           # again: EALREADY, EISCONN, ...
+        finally:
+            leaf.close()
+            self.tidy()
+
+    def rooted_invite(self) -> None:
+        server, invitee = self._live("server"), self._live("invitee")
+        root = server.sock
+        args, kwargs = self.rooted_join_args(root, invitee.sock.getsockname()[1])
+        leaf = None
+        try:
+            leaf = root.join_leaf(*args, **kwargs)
+        finally:
+            if leaf is not None:
+                leaf.close()
+            self.tidy()
+
+    def rooted_configure(self) -> None:
+        r = self.rng
+        family = r.choice(self.families)
+        flags = self.rooted_flags() if r.random() < 0.3 else r.choice([C_ROOT | D_ROOT,
+                                                                         C_ROOT | D_LEAF])
+        sock = self.mp.socket(family, socket.SOCK_STREAM, flags=flags)
+        try:
+            kwargs: Dict[str, Any] = {}
+            if r.random() < 0.6:
+                kwargs["group"] = r.choice([None, self.group(family), self.group(family),
+                                            "239.1.2.3", "ff15::1", 5, b"239.1.1.1",
+                                            self.hostile(sock)])
+            if r.random() < 0.6:
+                kwargs["port"] = self.maybe_hostile(r.choice(
+                    [None, 0, 1, 40000, 65535, 65536, -1, "5", 1.5, float("nan"),
+                     self.integer()]), sock)
+            if r.random() < 0.4:
+                kwargs["transport"] = r.choice(["multicast", "unicast", "unicast", "", None, 5,
+                                                "MULTICAST", self.hostile(sock)])
+            kwargs["scope"] = self.maybe_hostile(self.pick(
+                [0], [1, 255, 256, -1, True, None, "1", 1.5, float("nan"), 2**70]), sock)
+            if r.random() < 0.4:
+                kwargs["interface"] = self.maybe_hostile(r.choice(
+                    [None, "lo", 0, 1, "nope", -1, "::1", 2**40]), sock)
+            if r.random() < 0.4:
+                kwargs["keepalive"] = self.maybe_hostile(r.choice(
+                    [None, 1, 2.5, 7200, 0, 7201, float("nan"), float("inf"), "5", -1]), sock)
+            args: List[Any] = [kwargs.pop("group")] if "group" in kwargs and r.random() < 0.3 \
+                else []
+            sock.configure_session(*args, **kwargs)
+            if r.random() < 0.7:
+                sock.bind(("127.0.0.1" if family == socket.AF_INET else "::1", 0))
+                sock.listen(self.maybe_hostile(r.choice([1, 5, 0, -1, 128]), sock))
+                if r.random() < 0.3:
+                    sock.configure_session(scope=0)           # WSAEISCONN
+                if r.random() < 0.5:
+                    sock.send_data(r.choice([b"to all", b"", "text", 5]))
+                if r.random() < 0.3:
+                    sock.recv_data(r.choice([1, 0, -1, 65536]),
+                                   self.maybe_hostile(r.choice([0.001, 0, -1]), sock)
+                                   if r.random() < 0.5 else 0.001)
+        finally:
+            sock.close()
+            self.tidy()
+
+    def verdict(self, root: Any) -> Any:
+        mp, r = self.mp, self.rng
+        return r.choice([mp.CF_ACCEPT, mp.CF_REJECT, mp.CF_DEFER, 0, 1, 2, 3, -1, None, "x",
+                         True, 1.0, (mp.CF_ACCEPT,), (mp.CF_ACCEPT, b"callee"),
+                         (mp.CF_ACCEPT, b"x" * 16385), (mp.CF_REJECT, b""), (mp.CF_ACCEPT, "s"),
+                         (mp.CF_ACCEPT, 5), (mp.CF_ACCEPT, memoryview(b"ab")),
+                         (mp.CF_ACCEPT, bytearray(b"ba")), (1, 2, 3), [mp.CF_ACCEPT],
+                         self.hostile(root, value=0), HostileVerdict(root.close),
+                         HostileVerdict(lambda: None), (HostileVerdict(root.close), b"x"),
+                         (mp.CF_ACCEPT, self.hostile(root))])
+
+    def rooted_accept(self) -> None:
+        r, mp = self.rng, self.mp
+        root = mp.socket(socket.AF_INET, socket.SOCK_STREAM,
+                         flags=r.choice([C_ROOT | D_ROOT, C_ROOT | D_LEAF]))
+        clients: List[Any] = []
+        leaves: List[Any] = []
+        try:
+            root.configure_session(scope=0, transport=r.choice(["multicast", "unicast"]))
+            root.bind(("127.0.0.1", 0))
+            if r.random() < 0.95:
+                root.listen()
+            address = root.getsockname()
+            from mpoint import rooted_wire as wire
+            tags = []
+            for i in range(r.randrange(1, 4) if r.random() < 0.95 else 0):
+                tag = b"client %d" % i
+                if r.random() < 0.6:
+                    c = socket.create_connection(address, timeout=2)
+                    clients.append(c)
+                    c.sendall(wire.request(wire.JOIN, r.choice([wire.D_ROOT, wire.D_LEAF]),
+                                           r.choice([1, 2, 4]), 0, tag))
+                    if r.random() < 0.1:
+                        c.close()                       # gone before accept
+                else:
+                    leaf = mp.socket(socket.AF_INET, socket.SOCK_STREAM,
+                                     flags=r.choice([C_LEAF | D_ROOT, C_LEAF | D_LEAF]))
+                    leaves.append(leaf)
+                    leaf.settimeout(0)                    # non-blocking: the engine joins
+                    leaf.join_leaf(address, caller_data=tag)
+                tags.append(tag)
+            root.settimeout(self.maybe_hostile(r.choice([0, 0.01, 0.05]), root)
+                            if r.random() < 0.3 else 0.05)
+            offered: List[bytes] = []                 # what the condition was shown
+            verdict = self.verdict(root)
+            raised = ConditionRaised("from the condition")
+
+            def condition(caller: bytes, sqos: object, gqos: object) -> Any:
+                offered.append(caller)
+                k = r.randrange(6)
+                if k == 0:
+                    raise raised
+                if k == 1:
+                    root.close()
+                    return mp.CF_ACCEPT
+                if k == 2:
+                    root.close()
+                    raise raised
+                if k == 3:
+                    return root.accept(lambda *a: mp.CF_ACCEPT)      # re-entered
+                return verdict
+
+            def junk(caller: bytes, sqos: object, gqos: object) -> Any:
+                offered.append(caller)
+                return verdict
+
+            cond: Any = r.choice([condition] * 5 + [junk] * 3 + [None, lambda: mp.CF_ACCEPT, 5])
+            try:
+                got = root.accept(cond)
+            except BaseException as exc:
+                if isinstance(exc, ConditionRaised) and exc is not raised:
+                    raise AssertionError("accept changed the condition's exception") from exc
+                if offered and root.phase == "listening" and \
+                        not isinstance(exc, mp.errors.WSAECONNREFUSED):
+                    # Never lose a request to a bad condition: it is offered again.
+                    root.settimeout(0.5)
+                    try:
+                        again, _ = root.accept()
+                    except OSError as lost:
+                        raise AssertionError(f"the request a failed condition saw is gone "
+                                             f"({exc!r}): {lost!r}") from exc
+                    again.close()
+                    if again.caller_data != offered[-1]:
+                        raise AssertionError(f"offered {offered[-1]!r} again, got "
+                                             f"{again.caller_data!r}") from exc
+                if isinstance(exc, ConditionRaised):
+                    return
+                raise
+            leaf, addr = got
+            if leaf.caller_data not in tags:
+                raise AssertionError(f"accept returned {leaf.caller_data!r}")
+            leaf.close()
+        finally:
+            root.close()
+            for c in clients:
+                c.close()
+            for leaf in leaves:
+                leaf.close()
+            self.tidy()
+
 
 JL_RECEIVER_ONLY = 2
 RecvBatch: Any = None
@@ -283,7 +607,7 @@ def main() -> int:
     rng = random.Random(seed)
     fuzzer = Fuzzer(rng)
     parsers = ["join_args", "socket_args", "group_list", "interfaces", "batch_sizes",
-               "event_set", "receive_timeouts"]
+               "event_set", "receive_timeouts", "rooted"]
     if args.only:
         parsers = [p for p in parsers if p in args.only.split(",")]
     print(f"fuzz: seed {seed}, {args.cases} cases per parser: {', '.join(parsers)}", flush=True)
@@ -306,6 +630,8 @@ def main() -> int:
                 traceback.print_exc()
                 if failures >= 5:
                     return 1
+        if name == "rooted":
+            fuzzer.stop_rooted()
         top = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items(), key=lambda kv: -kv[1])[:6])
         print(f"  {name:16s} {args.cases} cases in {time.monotonic() - t:6.1f} s: {top}",
               flush=True)

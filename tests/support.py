@@ -6,7 +6,7 @@ import itertools
 import os
 import socket
 import sys
-from typing import Callable, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 try:
     import resource
@@ -167,3 +167,47 @@ def file_limit(need: int, raise_soft: bool = True) -> Iterator[None]:
         yield
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+# -- hypothesis, when installed ------------------------------------------------------
+# The property tests need hypothesis (the ``test`` extra); a run with pytest
+# alone (.ci/run's wheel, sanitizer and kqueue stages) skips them and still
+# runs every other test of their files.
+try:
+    import hypothesis
+    from hypothesis import HealthCheck, assume, given, settings
+    from hypothesis import strategies as st
+except ImportError:
+    hypothesis = None  # type: ignore[assignment]
+    NO_HYPOTHESIS = "needs hypothesis (pip install -e '.[test]')"
+
+    class _Inert:
+        """Stands for hypothesis's strategies and settings at import time:
+        every attribute, call and combination is itself."""
+
+        def __getattr__(self, name: str) -> "_Inert":
+            return self
+
+        def __call__(self, *args: object, **kwargs: object) -> "_Inert":
+            return self
+
+        def __or__(self, other: object) -> "_Inert":
+            return self
+
+        __ror__ = __or__
+
+    st = HealthCheck = _Inert()  # type: ignore[assignment]
+
+    def assume(condition: object) -> bool:  # type: ignore[misc]
+        return True
+
+    def settings(*args: object, **kwargs: object) -> Callable[[Any], Any]:  # type: ignore[misc]
+        return lambda fn: fn
+
+    def given(*args: object, **kwargs: object) -> Callable[[Any], Any]:  # type: ignore[misc]
+        def skipped(fn: Callable[..., Any]) -> Callable[[], None]:
+            def test() -> None:
+                pytest.skip(NO_HYPOTHESIS)
+            test.__name__, test.__doc__ = fn.__name__, fn.__doc__
+            return test
+        return skipped
