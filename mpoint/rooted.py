@@ -230,7 +230,7 @@ class _State:
         self.queue: List[_Queued] = []
         self.root_dial = False         # a root's join_leaf is outstanding
         self.pending: List[Tuple[int, int]] = []    # (event, code) for a later registration
-        self.hidden_close = False      # poller events held back until a connection begins
+        self.held_back = False      # poller events held back until a connection begins
         self.join_error: Optional[int] = None       # the last join's Winsock code; 0: admitted
         # the session
         self.session: Optional[wire.Session] = None
@@ -272,6 +272,16 @@ class RootedSocket(MultipointSocket):
     @property
     def is_root(self) -> bool:
         return bool(self._mp.flags & _C_ROOT)
+
+    @property
+    def _wire_plane(self) -> int:
+        """This socket's data plane as the protocol writes it."""
+        return wire.D_ROOT if self._mp.flags & _D_ROOT else wire.D_LEAF
+
+    @property
+    def _leaf_flags(self) -> int:
+        """The flags of a c_leaf socket in this socket's session."""
+        return _C_LEAF | (self._mp.flags & (_D_ROOT | _D_LEAF))
 
     @property
     def phase(self) -> str:
@@ -367,9 +377,8 @@ class RootedSocket(MultipointSocket):
         rs = self._rs
         with rs.lock:
             if rs.session is None:
-                plane = wire.D_ROOT if self._mp.flags & _D_ROOT else wire.D_LEAF
                 rs.data, rs.sender, rs.session = data_mod.root_channel(
-                    self.family, plane, rs.wanted, rs.interface, self.getsockname()[1])
+                    self.family, self._wire_plane, rs.wanted, rs.interface, self.getsockname()[1])
 
     # -- listen / accept ---------------------------------------------------------------
     def listen(self, backlog: int = 128) -> None:
@@ -419,8 +428,7 @@ class RootedSocket(MultipointSocket):
             if not self._alive(item.conn):
                 engine_mod.reset(item.conn)
                 continue
-            own = rs.session.plane if self.is_root else (      # type: ignore[union-attr]
-                wire.D_ROOT if self._mp.flags & _D_ROOT else wire.D_LEAF)
+            own = rs.session.plane if self.is_root else self._wire_plane  # type: ignore[union-attr]
             theirs = req.plane if self.is_root else req.session.plane  # type: ignore[union-attr]
             if own != theirs:
                 self._refuse(item, wire.WSAEINVAL, "the session's data plane differs from "
@@ -558,7 +566,7 @@ class RootedSocket(MultipointSocket):
         """A c_leaf RootedSocket for an established control connection,
         registered like this socket (Winsock: accept's socket has the
         listening socket's WSAEventSelect events)."""
-        flags = _C_LEAF | (self._mp.flags & (_D_ROOT | _D_LEAF))
+        flags = self._leaf_flags
         sock = RootedSocket(self.family, flags=flags, fileno=conn.detach())
         sock._rs.keepalive = self._rs.keepalive
         sock._session_up()
@@ -618,9 +626,8 @@ class RootedSocket(MultipointSocket):
             rs.phase, rs.interface, rs.join_error = "joining", interface, None
             # The fallback's data port travels in the JOIN: bound before it.
             spare = MultipointSocket(self.family)
-            spare.bind(("0.0.0.0" if self.family == _stdsocket.AF_INET else "::", 0))
-            plane = wire.D_ROOT if self._mp.flags & _D_ROOT else wire.D_LEAF
-            frame = wire.request(wire.JOIN, plane, role, spare.getsockname()[1], caller)
+            spare.bind((data_mod.wildcard(self.family), 0))
+            frame = wire.request(wire.JOIN, self._wire_plane, role, spare.getsockname()[1], caller)
             dial = engine_mod.Dial(self, peer, frame, wait)
             rs.dial = dial
 
@@ -628,16 +635,12 @@ class RootedSocket(MultipointSocket):
             return self._joined(dial, result, spare, callee, role, peer)
 
         if blocking:
-            try:
-                answer: Union[wire.Message, engine_mod.DialError] = dial.run()
-            except engine_mod.DialError as exc:
-                answer = exc
-            error = finish(answer)
+            error = finish(dial.outcome())
             if error is not None:
                 raise error
             return self
         dial.begin()
-        self._show_close()
+        self._release_held()
         engine_mod.engine().start_dial(dial, lambda result: self._completed(finish(result)))
         return self
 
@@ -728,8 +731,7 @@ class RootedSocket(MultipointSocket):
             if rs.interface is None:
                 rs.interface = interface
             if self.getsockname()[1] == 0:
-                wild = "0.0.0.0" if self.family == _stdsocket.AF_INET else "::"
-                _stdsocket.socket.bind(self, (wild, 0))
+                _stdsocket.socket.bind(self, (data_mod.wildcard(self.family), 0))
             self._open_session()
             for leaf in rs.leaves:
                 try:
@@ -740,11 +742,10 @@ class RootedSocket(MultipointSocket):
                     if isinstance(exc, errors.MultipointError):
                         raise
             rs.root_dial = True
-        flags = _C_LEAF | (self._mp.flags & (_D_ROOT | _D_LEAF))
+        flags = self._leaf_flags
         leaf = RootedSocket(self.family, flags=flags)
         leaf.settimeout(self.gettimeout())
-        plane = wire.D_ROOT if self._mp.flags & _D_ROOT else wire.D_LEAF
-        frame = wire.request(wire.INVITE, plane, role, 0, caller, session=rs.session)
+        frame = wire.request(wire.INVITE, self._wire_plane, role, 0, caller, session=rs.session)
         dial = engine_mod.Dial(leaf, peer, frame, wait)
         leaf._rs.phase, leaf._rs.dial, leaf._rs.keepalive = "joining", dial, rs.keepalive
 
@@ -754,11 +755,7 @@ class RootedSocket(MultipointSocket):
             return leaf._invited(self, dial, result, callee, role, peer)
 
         if blocking:
-            try:
-                answer: Union[wire.Message, engine_mod.DialError] = dial.run()
-            except engine_mod.DialError as exc:
-                answer = exc
-            error = finish(answer)
+            error = finish(dial.outcome())
             if error is not None:
                 leaf.close()
                 raise error
@@ -818,23 +815,23 @@ class RootedSocket(MultipointSocket):
             pending, self._rs.pending = self._rs.pending, []
             hide = self._rs.phase == "idle"
         if hide:
-            self._hide_close()
+            self._hold_back()
         for event, code in pending:
             self._deliver(event, code)
 
-    def _hide_close(self) -> None:
+    def _hold_back(self) -> None:
         reg = self._mp.reg
         if reg is None:
             return
         events = int(reg[0].interest(self))
         if events & _FD_KERNEL:
             reg[0]._modify(reg[1], events & ~_FD_KERNEL)
-            self._rs.hidden_close = True
+            self._rs.held_back = True
 
-    def _show_close(self) -> None:
+    def _release_held(self) -> None:
         reg = self._mp.reg
-        if reg is not None and self._rs.hidden_close:
-            self._rs.hidden_close = False
+        if reg is not None and self._rs.held_back:
+            self._rs.held_back = False
             reg[0]._modify(reg[1], int(reg[0].interest(self)))
 
     # -- the data plane (rooted_data.py) -------------------------------------------------

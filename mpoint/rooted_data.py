@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from .rooted import RootedSocket
 
 
-def _wildcard(family: int) -> str:
+def wildcard(family: int) -> str:
+    """The family's any-address, to bind to."""
     return "0.0.0.0" if family == _stdsocket.AF_INET else "::"
 
 
@@ -43,13 +44,13 @@ def root_channel(family: int, plane: int, wanted: Tuple[Optional[str], Optional[
     sender: Optional[MultipointSocket] = None
     try:
         if transport == "unicast":
-            data.bind((_wildcard(family), 0))
+            data.bind((wildcard(family), 0))
             return data, data, wire.Session(wire.UNICAST, plane, version, scope, "", 0,
                                             data.getsockname()[1])
         group = group or default_group(family, own_port)
         port = port or own_port
         if plane == wire.D_ROOT:
-            data.bind((_wildcard(family), 0))
+            data.bind((wildcard(family), 0))
             root_port = data.getsockname()[1]
             sender = MultipointSocket(family)
             sender.join_leaf((group, port), flags=JL_SENDER_ONLY, interface=interface)
@@ -73,7 +74,7 @@ def leaf_channel(family: int, session: wire.Session, role: int, interface: Any
     data = MultipointSocket(family)
     try:
         if session.transport == wire.UNICAST:
-            data.bind((_wildcard(family), 0))
+            data.bind((wildcard(family), 0))
         elif role == JL_SENDER_ONLY:
             if session.plane == wire.D_LEAF:
                 data.join_leaf((session.group, session.group_port), flags=JL_SENDER_ONLY,

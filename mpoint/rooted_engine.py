@@ -159,6 +159,13 @@ class Dial:
         finally:
             self.sock.close()
 
+    def outcome(self) -> Union[wire.Message, DialError]:
+        """``run``'s answer, or the DialError it raised (a blocking join)."""
+        try:
+            return self.run()
+        except DialError as exc:
+            return exc
+
     def _slice(self) -> float:
         return max(0.0, min(_SLICE, self.deadline - time.monotonic()))
 
