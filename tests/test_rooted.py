@@ -88,6 +88,15 @@ def leaf_socket(family: int, plane: int = D_ROOT) -> RootedSocket:
     return sock
 
 
+def shim_hides_the_reset(request: pytest.FixtureRequest, evset: EventSet) -> None:
+    """The kqueue shim (tests/kqueue_shim/README.md) leaves EV_EOF's fflags 0,
+    where XNU puts the socket's error: a reset's FD_CLOSE code cannot show
+    through it, so these tests are expected to fail there (strictly)."""
+    if evset.backend == "kqueue" and os.environ.get("MPOINT_KQUEUE_SHIM"):
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="kqueue shim: EV_EOF's fflags is always 0"))
+
+
 _seen: Dict[int, List[Any]] = {}
 
 
@@ -425,7 +434,9 @@ def test_the_root_going_away_resets_the_connection(make_root: Callable[..., Root
 
 @pytest.mark.real_windows("Wine closes in order despite SO_LINGER {1, 0} (Winsock's hard close)")
 def test_the_root_going_away_resets_every_leaf(make_root: Callable[..., Root], family: int,
-                                               evset: EventSet) -> None:
+                                               evset: EventSet,
+                                               request: pytest.FixtureRequest) -> None:
+    shim_hides_the_reset(request, evset)
     root = make_root().admit(3)
     leaves = [leaf_socket(family) for _ in range(3)]
     for leaf in leaves:
@@ -468,7 +479,9 @@ def _child(code: str, *args: object) -> "subprocess.Popen[str]":
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 def test_a_killed_leaf_is_fd_close_with_wsaeconnreset(make_root: Callable[..., Root],
-                                                      family: int, evset: EventSet) -> None:
+                                                      family: int, evset: EventSet,
+                                                      request: pytest.FixtureRequest) -> None:
+    shim_hides_the_reset(request, evset)
     root = make_root().admit(1)
     child = _child(CHILD_LEAF, family, root.address[0], root.address[1])
     try:
@@ -486,7 +499,9 @@ def test_a_killed_leaf_is_fd_close_with_wsaeconnreset(make_root: Callable[..., R
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
-def test_a_killed_root_is_fd_close_with_wsaeconnreset(family: int, evset: EventSet) -> None:
+def test_a_killed_root_is_fd_close_with_wsaeconnreset(family: int, evset: EventSet,
+                                                      request: pytest.FixtureRequest) -> None:
+    shim_hides_the_reset(request, evset)
     child = _child(CHILD_ROOT, family, LOOPBACK[family])
     try:
         assert child.stdout is not None
