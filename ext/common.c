@@ -236,9 +236,9 @@ int mp_join_check(int family, const mp_join_t *req)
      * service provider" (WSAEPROTONOSUPPORT); an empty buffer is no data. */
     if (req->caller_len != 0)
         return mp__fail(MP_WSAEPROTONOSUPPORT);
-    /* QoS arrives with its own issue; until then no flow spec is honoured. */
-    if (req->has_sqos || req->has_gqos)
-        return mp__fail(MP_WSAEOPNOTSUPP);
+    /* lpSQOS / lpGQOS: applied by the caller before the join (the plan in
+     * mpoint/qos_plan.py, then mp_qos_apply and the shaper), so that a
+     * request that cannot be honoured fails before the membership exists. */
     if (req->source_len != 0) {
         if (req->flags == MP_JL_SENDER_ONLY)
             return mp__fail(MP_WSAEINVAL);   /* a source filter needs a membership */

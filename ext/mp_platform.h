@@ -50,6 +50,11 @@ int mp__same_address(const struct sockaddr *a, const struct sockaddr *b);
 /* The socket's pending error (SO_ERROR), cleared by reading; 0 if none. */
 int mp__socket_error(mp_sock_t s);
 
+/* qos.c validated k against mp__qos_supported(); the platform applies it. */
+unsigned int mp__qos_supported(void);
+int mp__qos_apply(mp_sock_t s, int family, mp_qos_kernel_t *k);
+void mp__qos_forget(mp_sock_t s, uint32_t flow);
+
 /* which, for the int options */
 #define MP_OPT_LOOPBACK 1
 #define MP_OPT_SCOPE    2

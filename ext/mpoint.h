@@ -60,8 +60,8 @@ typedef struct mp_join {
     unsigned int ifindex;           /* 0: the system's choice */
     unsigned int flags;             /* one of MP_JL_* */
     size_t caller_len;              /* lpCallerData->len */
-    int has_sqos;                   /* lpSQOS != NULL */
-    int has_gqos;                   /* lpGQOS != NULL */
+    int has_sqos;                   /* lpSQOS != NULL (applied by the caller: */
+    int has_gqos;                   /* lpGQOS != NULL  mp_qos_apply, shaper.c) */
     /* The interface as the caller named it, for mp_join_leaf to resolve
      * into ifindex (an interface this host does not have: WSAEADDRNOTAVAIL):
      * if_text, a name or one of its addresses; else, with if_given, the
@@ -367,5 +367,42 @@ size_t mp_groupset_list(mp_groupset_t *gs, mp_join_t *reqs, mp_group_stats_t *st
  * caller checks signals and calls again with the time left; WSAENOTSOCK
  * once the set is closing). */
 int mp_groupset_recv(mp_groupset_t *gs, mp_batch_t *batch, int timeout_ms);
+
+/* ---- QoS: what a flowspec asks of the system ------------------------------
+ *
+ * The decision (which flowspec fields become which of these, and what raises
+ * WSAEOPNOTSUPP) is portable Python, mpoint/qos_plan.py; the token bucket is
+ * shaper.c.  This is the rest: the marks and sizes the kernel applies.  A
+ * field left at its "leave" value is not touched. */
+typedef struct mp_qos_kernel {
+    int dscp;                   /* 0..63: IP_TOS / IPV6_TCLASS = dscp << 2
+                                 * (Windows: qWAVE's outgoing DSCP); -1 leave */
+    int priority;               /* 0..7: SO_PRIORITY (Linux); -1 leave */
+    uint64_t pacing;            /* bytes/s: SO_MAX_PACING_RATE (Linux); 0 leave,
+                                 * UINT64_MAX no limit */
+    uint64_t rcvbuf;            /* bytes: SO_RCVBUF; 0 leave */
+    /* Windows: qWAVE adds a socket to a flow towards a destination (the
+     * group); dest/dest_len name it.  flow is the socket's flow id, 0 before
+     * the first mark, kept by the caller for the next call. */
+    const struct sockaddr *dest;
+    mp_socklen_t dest_len;
+    uint32_t flow;
+} mp_qos_kernel_t;
+
+#define MP_QOS_DSCP     0x1u
+#define MP_QOS_PRIORITY 0x2u
+#define MP_QOS_PACING   0x4u
+#define MP_QOS_RCVBUF   0x8u
+
+/* The MP_QOS_* bits this platform can apply (Windows: DSCP only where
+ * qWAVE is present). */
+unsigned int mp_qos_supported(void);
+/* Applies k to s (a field out of range: WSAEINVAL; a field the platform
+ * cannot apply: WSAEOPNOTSUPP, before any call is made).  0, or -1 with
+ * the error of the call that failed. */
+int mp_qos_apply(mp_sock_t s, int family, mp_qos_kernel_t *k);
+/* Windows: takes s out of its qWAVE flow (before it closes); elsewhere
+ * nothing. */
+void mp_qos_forget(mp_sock_t s, uint32_t flow);
 
 #endif /* MPOINT_H */

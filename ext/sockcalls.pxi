@@ -248,6 +248,9 @@ def sock_real_close(self):
     itself is closed when the last such call leaves."""
     cdef SocketState st = _state(self)
     st.closing = True
+    if st.qos_flow:                      # Windows: out of its qWAVE flow first
+        mp_qos_forget(<mp_sock_t>_std_fileno(self), st.qos_flow)
+        st.qos_flow = 0
     if st.busy:
         st.deferred_fd = _csocket_mod.socket.detach(self)
     else:
@@ -319,6 +322,15 @@ cdef bytes _join_request(int family, object name, object flags, object interface
     return _interface_arg(interface, req)
 
 
+cdef int _undo_and_raise(object qos, str call) except -1:
+    """Raises the join's error (read first), after taking back the QoS a
+    join applied before it failed."""
+    cdef int code = mp_last_error()
+    if qos is not None:
+        qos.undo()
+    return _raise_code(code, call)
+
+
 def sock_join_leaf(self, name, caller_data=None, callee_data=None, sqos=None, gqos=None,
                    flags=MP_JL_BOTH, *, interface=None, source=None):
     """Joins the multipoint session ``name`` = (group, port) and returns
@@ -338,10 +350,15 @@ def sock_join_leaf(self, name, caller_data=None, callee_data=None, sqos=None, gq
     cdef int result = 0, how, family = st.family
     cdef object reg
     cdef mp_sock_t s
-    # 1. Every argument converted (caller code may run here).
+    # 1. Every argument converted (caller code may run here), QoS planned:
+    #    a flowspec that cannot be honoured fails before anything changes.
     keep = _join_request(family, name, flags, interface, source, caller_data, sqos, gqos, &req)
     if callee_data is not None:
         _check_callee(callee_data)
+    qos = None
+    if sqos is not None or gqos is not None:
+        from mpoint.qos_apply import prepare
+        qos = prepare(self, req.flags, sqos, gqos)
     # 2. The descriptor and the state, as they are now.
     fd = _std_fileno(self)
     if fd < 0:
@@ -356,19 +373,26 @@ def sock_join_leaf(self, name, caller_data=None, callee_data=None, sqos=None, gq
         _fail("WSAEISCONN", "WSAJoinLeaf", f"already a member of {st.joined}")
     req.bound = st.bound
     req.plain = st.plain
-    # 3. The join, and its bookkeeping.
+    # 3. The QoS, the join, and their bookkeeping; a failed join takes the
+    #    QoS back.
+    if qos is not None:
+        qos.apply(name)
     if reg is not None:
         how = mp_join_leaf_deferred(s, family, &req, &result)
         if how < 0:
-            _raise("WSAJoinLeaf")
+            _undo_and_raise(qos, "WSAJoinLeaf")
         if mp_evset_post(_reg_set(reg), _reg_slot(reg), MP_FD_CONNECT, result) < 0:
-            _raise("FD_CONNECT")
+            _undo_and_raise(qos, "FD_CONNECT")
         if result:
+            if qos is not None:
+                qos.undo()
             return self          # failed: FD_CONNECT says why; a retry is allowed
     else:
         how = mp_join_leaf(s, family, &req)
         if how < 0:
-            _raise("WSAJoinLeaf")
+            _undo_and_raise(qos, "WSAJoinLeaf")
+    if qos is not None:
+        qos.commit()
     if callee_data is not None:
         del callee_data[:]            # lpCalleeData->len = 0: no data came back
     st.joined_as(name, req.flags, how)

@@ -22,6 +22,11 @@ cdef class SocketState:
     cdef readonly object dest            # send()'s destination (JL_BOTH), or None
     cdef readonly bint metadata          # pktinfo and timestamps asked for
     cdef public object reg               # (EventSet, slot), or None
+    # QoS (ext/qos.pxi, mpoint/qos_plan.py): the QOS applied (mpoint.QOS, or
+    # None) with its plan, and the Windows qWAVE flow the socket is in (0: none).
+    cdef public object qos
+    cdef public object qos_plan
+    cdef unsigned int qos_flow
     cdef int bound                       # MP_BOUND_*
     # A blocking C call on the descriptor holds the state busy; closing the
     # socket meanwhile marks it closing and hands the descriptor here

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any, Optional, Tuple, Union
 from . import _core
 from .constants import JL_BOTH, JoinFlag, Plane, SocketFlag
 
+if TYPE_CHECKING:
+    from .qos import QOS
+
 _BOUND_ASK = _core.BOUND_ASK
 
 Address = Union[Tuple[str, int], Tuple[str, int, int], Tuple[str, int, int, int]]
@@ -173,6 +176,23 @@ class MultipointSocket(_stdsocket.socket):
         if reg is not None:
             reg[0].unregister(self)
         return super().detach()
+
+    # -- SIO_SET_QOS / SIO_GET_QOS ---------------------------------------------
+    def set_qos(self, qos: Any) -> None:
+        """SIO_SET_QOS: applies ``qos`` (a mpoint.QOS, or the bytes of
+        Winsock's QOS structure) to this socket as join_leaf's ``sqos``
+        does: the sending flowspec shapes every send (token bucket) and
+        marks the datagrams (DSCP, and on Linux socket priority and pacing);
+        the receiving one sizes the receive buffer.  A request that cannot
+        be honoured raises WSAEOPNOTSUPP naming the field, and changes
+        nothing.  A change is reported as FD_QOS (docs/qos.md)."""
+        from .qos_apply import set_qos
+        set_qos(self, qos)
+
+    def get_qos(self) -> "QOS":
+        """SIO_GET_QOS: the QOS this socket applied (``QOS()`` if none)."""
+        from .qos_apply import get_qos
+        return get_qos(self)
 
     # -- SIO_MULTIPOINT_LOOPBACK / SIO_MULTICAST_SCOPE -----------------------
     @property

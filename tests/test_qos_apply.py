@@ -1,0 +1,182 @@
+"""QoS applied to sockets: join_leaf(sqos=..., gqos=...), set_qos / get_qos
+(SIO_SET_QOS / SIO_GET_QOS), the marks a receiver sees, FD_QOS, and a
+request that cannot be honoured changing nothing."""
+from __future__ import annotations
+
+import socket
+import struct
+import sys
+from typing import Iterator, Optional
+
+import pytest
+
+import mpoint
+from mpoint import errors
+from mpoint.qos import QOS, FlowSpec, ServiceType
+
+LINUX = sys.platform.startswith("linux")
+needs_recvmsg = pytest.mark.skipif(not hasattr(socket.socket, "recvmsg"),
+                                   reason="no recvmsg here (Windows): the mark is not readable")
+needs_linux = pytest.mark.skipif(not LINUX, reason="socket priority and pacing are Linux's")
+
+SO_MAX_PACING_RATE = 47          # asm-generic/socket.h
+IPV6_TCLASS = getattr(socket, "IPV6_TCLASS", 67)
+IPV6_RECVTCLASS = getattr(socket, "IPV6_RECVTCLASS", 66)
+IP_RECVTOS = getattr(socket, "IP_RECVTOS", 13)
+
+
+def _controlled_load(**kw: int) -> QOS:
+    return QOS(sending=FlowSpec(service_type=ServiceType.CONTROLLEDLOAD, **kw))
+
+
+def _tos(sock: socket.socket) -> int:
+    if sock.family == socket.AF_INET:
+        return sock.getsockopt(socket.IPPROTO_IP, socket.IP_TOS)
+    return sock.getsockopt(socket.IPPROTO_IPV6, IPV6_TCLASS)
+
+
+@pytest.fixture
+def receiver(family: int, group: str, port: int) -> Iterator[mpoint.MultipointSocket]:
+    r = mpoint.socket(family)
+    r.join_leaf((group, port), flags=mpoint.JL_RECEIVER_ONLY)
+    if hasattr(socket, "IP_RECVTOS"):
+        if family == socket.AF_INET:
+            r.setsockopt(socket.IPPROTO_IP, IP_RECVTOS, 1)
+        else:
+            r.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVTCLASS, 1)
+    r.settimeout(2)
+    yield r
+    r.close()
+
+
+def _mark_seen(r: socket.socket) -> Optional[int]:
+    data, anc, _flags, _addr = r.recvmsg(2048, 256)
+    for level, kind, value in anc:
+        if (level, kind) in ((socket.IPPROTO_IP, socket.IP_TOS),
+                             (socket.IPPROTO_IPV6, IPV6_TCLASS)):
+            return (value[0] if len(value) == 1 else struct.unpack("i", value[:4])[0]) >> 2
+    return None
+
+
+@needs_recvmsg
+@pytest.mark.parametrize("flags", [mpoint.JL_SENDER_ONLY, mpoint.JL_BOTH])
+def test_a_receiver_sees_the_service_types_dscp(family: int, group: str, port: int,
+                                                 receiver: socket.socket, flags: int) -> None:
+    with mpoint.socket(family) as s:
+        s.join_leaf((group, port), sqos=_controlled_load(), flags=flags)
+        s.sendto(b"marked", (group, port))
+        assert _mark_seen(receiver) == 24          # ControlledLoad: CS3 (docs/qos.md)
+        assert _tos(s) >> 2 == 24
+
+
+@needs_recvmsg
+def test_best_effort_leaves_the_mark_zero(family: int, group: str, port: int,
+                                          receiver: socket.socket) -> None:
+    with mpoint.socket(family) as s:
+        s.join_leaf((group, port), sqos=QOS(sending=FlowSpec(
+            service_type=ServiceType.BESTEFFORT)), flags=mpoint.JL_SENDER_ONLY)
+        s.sendto(b"plain", (group, port))
+        assert _mark_seen(receiver) == 0
+
+
+def test_a_request_that_cannot_be_honoured_changes_nothing(family: int, group: str,
+                                                          port: int) -> None:
+    promise = QOS(sending=FlowSpec(service_type=ServiceType.GUARANTEED, latency=1000))
+    with mpoint.socket(family) as s:
+        with pytest.raises(errors.WSAEOPNOTSUPP, match="latency"):
+            s.join_leaf((group, port), sqos=promise, flags=mpoint.JL_SENDER_ONLY)
+        assert s.joined is None and s.get_qos() == QOS() and _tos(s) == 0
+        s.join_leaf((group, port), flags=mpoint.JL_SENDER_ONLY)     # the socket is as new
+
+
+def test_each_role_ignores_the_other_directions_flowspec(family: int, group: str,
+                                                        port: int) -> None:
+    promise = FlowSpec(service_type=ServiceType.GUARANTEED, latency=1000)
+    with mpoint.socket(family) as s:
+        s.join_leaf((group, port), sqos=QOS(receiving=promise), flags=mpoint.JL_SENDER_ONLY)
+        assert s.joined is not None
+    with mpoint.socket(family) as s:
+        s.join_leaf((group, port), sqos=QOS(sending=promise), flags=mpoint.JL_RECEIVER_ONLY)
+        assert _tos(s) == 0
+    with mpoint.socket(family) as s, pytest.raises(errors.WSAEOPNOTSUPP):
+        s.join_leaf((group, port), sqos=QOS(receiving=promise), flags=mpoint.JL_RECEIVER_ONLY)
+
+
+def test_gqos_is_accepted_and_ignored(family: int, group: str, port: int) -> None:
+    """mpoint creates no socket groups, so lpGQOS has nothing to apply to."""
+    with mpoint.socket(family) as s:
+        s.join_leaf((group, port), gqos=_controlled_load(), flags=mpoint.JL_SENDER_ONLY)
+        assert s.get_qos() == QOS() and _tos(s) == 0
+    with mpoint.socket(family) as s, pytest.raises(TypeError):
+        s.join_leaf((group, port), gqos=object(), flags=mpoint.JL_SENDER_ONLY)
+
+
+def test_the_structures_bytes_are_accepted(family: int, group: str, port: int) -> None:
+    qos = _controlled_load()
+    with mpoint.socket(family) as s:
+        s.join_leaf((group, port), sqos=qos.to_bytes(), flags=mpoint.JL_SENDER_ONLY)
+        assert s.get_qos() == qos
+    with mpoint.socket(family) as s:
+        with pytest.raises(errors.WSAEFAULT):
+            s.join_leaf((group, port), sqos=qos.to_bytes()[:20], flags=mpoint.JL_SENDER_ONLY)
+        assert s.joined is None
+
+
+def test_a_failed_join_takes_its_qos_back(family: int, group: str, port: int) -> None:
+    with mpoint.socket(family) as s:
+        with pytest.raises(errors.WSAEADDRNOTAVAIL):
+            s.join_leaf((group, port), sqos=_controlled_load(), flags=mpoint.JL_BOTH,
+                        interface="nosuch0")
+        assert _tos(s) == 0 and s.get_qos() == QOS() and s.joined is None
+
+
+def test_set_qos_and_get_qos_round_trip(family: int, group: str, port: int) -> None:
+    with mpoint.socket(family) as s:
+        assert s.get_qos() == QOS()
+        s.join_leaf((group, port), flags=mpoint.JL_SENDER_ONLY)
+        qos = _controlled_load()
+        s.set_qos(qos)
+        assert s.get_qos() == qos and _tos(s) >> 2 == 24
+        s.set_qos(QOS(sending=FlowSpec(service_type=ServiceType.BESTEFFORT)))
+        assert _tos(s) == 0
+        with pytest.raises(errors.WSAEOPNOTSUPP):
+            s.set_qos(QOS(sending=FlowSpec(service_type=ServiceType.GUARANTEED, latency=5)))
+        assert s.get_qos().sending == FlowSpec(service_type=ServiceType.BESTEFFORT)
+    with pytest.raises(errors.WSAENOTSOCK):
+        s.set_qos(qos)
+
+
+def test_set_qos_reports_fd_qos_once_per_change(family: int, group: str, port: int,
+                                               evset: mpoint.EventSet) -> None:
+    with mpoint.socket(family) as s:
+        s.join_leaf((group, port), flags=mpoint.JL_SENDER_ONLY)
+        evset.register(s, mpoint.FD_QOS)
+        assert evset.wait(0) == []
+        s.set_qos(_controlled_load())
+        (got,) = evset.wait(0.5)
+        assert got[0] is s and got[1].events & mpoint.FD_QOS
+        s.set_qos(_controlled_load())                  # the same: nothing changed
+        assert evset.wait(0) == []
+        evset.unregister(s)
+
+
+@needs_linux
+def test_linux_gets_priority_and_pacing(family: int, group: str, port: int) -> None:
+    rate = 125_000                                     # 1 Mbit/s
+    with mpoint.socket(family) as s:
+        s.join_leaf((group, port), flags=mpoint.JL_SENDER_ONLY, sqos=_controlled_load(
+            token_rate=rate, token_bucket_size=10_000))
+        assert s.getsockopt(socket.SOL_SOCKET, socket.SO_PRIORITY) == 4   # 802.1p: CL
+        assert s.getsockopt(socket.SOL_SOCKET, SO_MAX_PACING_RATE) == rate
+
+
+def test_a_receiving_flowspec_makes_room_for_a_burst(family: int, group: str,
+                                                    port: int) -> None:
+    burst = 400_000
+    with mpoint.socket(family) as s:
+        before = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        s.join_leaf((group, port), flags=mpoint.JL_RECEIVER_ONLY, sqos=QOS(
+            receiving=FlowSpec(service_type=ServiceType.CONTROLLEDLOAD, token_rate=1_000_000,
+                               token_bucket_size=burst)))
+        after = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        assert after > before and after >= burst
