@@ -31,11 +31,10 @@ Every field is an unsigned 32-bit ``ULONG`` and defaults to
 """
 from __future__ import annotations
 
-import dataclasses
 import enum
 import operator
 import struct
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from . import errors
 
@@ -46,7 +45,7 @@ __all__ = [
     "SERVICETYPE_GENERAL_INFORMATION", "SERVICETYPE_NOCHANGE", "SERVICETYPE_NONCONFORMING",
     "SERVICETYPE_NETWORK_CONTROL", "SERVICETYPE_QUALITATIVE",
     "SERVICE_NO_TRAFFIC_CONTROL", "SERVICE_NO_QOS_SIGNALING",
-    "POINTER_SIZE", "FLOWSPEC_SIZE", "qos_size", "layout", "constants",
+    "Record", "POINTER_SIZE", "FLOWSPEC_SIZE", "qos_size", "layout", "constants",
 ]
 
 # qos.h (mingw-w64-headers/include/qos.h; Microsoft's FLOWSPEC page,
@@ -116,6 +115,50 @@ FIELDS: Tuple[Tuple[str, str], ...] = (
 """FlowSpec's fields in FLOWSPEC's order, each with its Winsock name."""
 
 
+class Record:
+    """An immutable value with named fields (a frozen dataclass without
+    importing dataclasses, to keep ``import mpoint`` cheap): equality, hash,
+    repr and pickling over ``_fields``; assignment raises AttributeError."""
+
+    __slots__: Tuple[str, ...] = ()
+    _fields: Tuple[str, ...] = ()
+
+    def _set(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable: cannot delete {name!r}")
+
+    def _values(self) -> Tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__,) + self._values())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__name__}({inner})"
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (_rebuild, (type(self), self._values()))
+
+
+def _rebuild(cls: "type[Record]", values: Tuple[Any, ...]) -> Record:
+    """Unpickles a Record (its values were valid when it was pickled)."""
+    record = object.__new__(cls)
+    for name, value in zip(cls._fields, values):
+        record._set(name, value)
+    return record
+
+
 def _ulong(name: str, value: object) -> int:
     """``value`` as a ULONG; TypeError for a non-integer (bool included),
     ValueError outside 0..0xFFFFFFFF."""
@@ -157,8 +200,7 @@ def _check_service_type(value: int) -> None:
                          "SERVICE_NO_QOS_SIGNALING) nor QOS_NOT_SPECIFIED")
 
 
-@dataclasses.dataclass(frozen=True)
-class FlowSpec:
+class FlowSpec(Record):
     """Winsock's ``FLOWSPEC``: one direction's traffic description.
 
     Every field is a ULONG (0..0xFFFFFFFF) defaulting to
@@ -168,24 +210,37 @@ class FlowSpec:
     ``peak_bandwidth`` below ``token_rate`` or a ``minimum_policed_size``
     above ``max_sdu_size``.  Immutable and hashable."""
 
-    token_rate: int = QOS_NOT_SPECIFIED
-    token_bucket_size: int = QOS_NOT_SPECIFIED
-    peak_bandwidth: int = QOS_NOT_SPECIFIED
-    latency: int = QOS_NOT_SPECIFIED
-    delay_variation: int = QOS_NOT_SPECIFIED
-    service_type: int = QOS_NOT_SPECIFIED
-    max_sdu_size: int = QOS_NOT_SPECIFIED
-    minimum_policed_size: int = QOS_NOT_SPECIFIED
+    __slots__ = ("token_rate", "token_bucket_size", "peak_bandwidth", "latency",
+                 "delay_variation", "service_type", "max_sdu_size", "minimum_policed_size")
+    _fields = __slots__
+    token_rate: int
+    token_bucket_size: int
+    peak_bandwidth: int
+    latency: int
+    delay_variation: int
+    service_type: int
+    max_sdu_size: int
+    minimum_policed_size: int
 
-    def __post_init__(self) -> None:
-        for name, _ in FIELDS:
-            object.__setattr__(self, name, _ulong(name, getattr(self, name)))
+    def __init__(self, token_rate: int = QOS_NOT_SPECIFIED,
+                 token_bucket_size: int = QOS_NOT_SPECIFIED,
+                 peak_bandwidth: int = QOS_NOT_SPECIFIED, latency: int = QOS_NOT_SPECIFIED,
+                 delay_variation: int = QOS_NOT_SPECIFIED,
+                 service_type: int = QOS_NOT_SPECIFIED,
+                 max_sdu_size: int = QOS_NOT_SPECIFIED,
+                 minimum_policed_size: int = QOS_NOT_SPECIFIED) -> None:
+        given = (token_rate, token_bucket_size, peak_bandwidth, latency, delay_variation,
+                 service_type, max_sdu_size, minimum_policed_size)
+        for name, value in zip(self._fields, given):
+            self._set(name, _ulong(name, value))
         _check_service_type(self.service_type)
         # A rate of POSITIVE_INFINITY_RATE exceeds every bounded peak.
         if (self.token_rate != QOS_NOT_SPECIFIED and _bounded(self.peak_bandwidth)
                 and self.peak_bandwidth < self.token_rate):
+            rate = ("POSITIVE_INFINITY_RATE" if self.token_rate == POSITIVE_INFINITY_RATE
+                    else str(self.token_rate))
             raise ValueError(f"peak_bandwidth ({self.peak_bandwidth}) is below token_rate "
-                             f"({'POSITIVE_INFINITY_RATE' if self.token_rate == POSITIVE_INFINITY_RATE else self.token_rate})")
+                             f"({rate})")
         if (_bounded(self.max_sdu_size) and _bounded(self.minimum_policed_size)
                 and self.minimum_policed_size > self.max_sdu_size):
             raise ValueError(f"minimum_policed_size ({self.minimum_policed_size}) is above "
@@ -263,8 +318,7 @@ def _flowspec_or_none(name: str, value: object) -> Optional[FlowSpec]:
     return None if value.unspecified else value
 
 
-@dataclasses.dataclass(frozen=True)
-class QOS:
+class QOS(Record):
     """Winsock's ``QOS``: the sending and receiving flowspecs and the
     provider-specific bytes.
 
@@ -273,17 +327,20 @@ class QOS:
     ``provider_specific`` takes any bytes-like object and is kept as bytes.
     Immutable and hashable."""
 
-    sending: Optional[FlowSpec] = None
-    receiving: Optional[FlowSpec] = None
-    provider_specific: bytes = b""
+    __slots__ = ("sending", "receiving", "provider_specific")
+    _fields = __slots__
+    sending: Optional[FlowSpec]
+    receiving: Optional[FlowSpec]
+    provider_specific: bytes
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "sending", _flowspec_or_none("sending", self.sending))
-        object.__setattr__(self, "receiving", _flowspec_or_none("receiving", self.receiving))
-        tail = bytes(_view(self.provider_specific))
+    def __init__(self, sending: Optional[FlowSpec] = None, receiving: Optional[FlowSpec] = None,
+                 provider_specific: "bytes | bytearray | memoryview" = b"") -> None:
+        self._set("sending", _flowspec_or_none("sending", sending))
+        self._set("receiving", _flowspec_or_none("receiving", receiving))
+        tail = bytes(_view(provider_specific))
         if len(tail) > ULONG_MAX:
             raise ValueError("provider_specific is longer than a ULONG length can say")
-        object.__setattr__(self, "provider_specific", tail)
+        self._set("provider_specific", tail)
 
     def to_bytes(self, pointer_size: int = POINTER_SIZE) -> bytes:
         """The ``QOS`` structure followed by the provider-specific bytes, as

@@ -13,7 +13,6 @@ every rule.
 """
 from __future__ import annotations
 
-import dataclasses
 import sys
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -23,6 +22,7 @@ from .qos import (
     QOS,
     QOS_NOT_SPECIFIED,
     FlowSpec,
+    Record,
     ServiceType,
 )
 
@@ -85,8 +85,7 @@ _DSCP_PLATFORMS = ("linux", "darwin", "win32")
 _LINUX_ONLY = ("linux",)
 
 
-@dataclasses.dataclass(frozen=True)
-class QosPlan:
+class QosPlan(Record):
     """What to apply on one socket.
 
     ``shaper``: None or ``(token_rate, bucket, peak, min_policed, max_sdu)``
@@ -102,13 +101,28 @@ class QosPlan:
     why.  ``qos``: the request with SERVICETYPE_NOCHANGE resolved, which
     get_qos returns and a later plan's ``current`` is."""
 
-    qos: QOS = QOS()
-    shaper: Optional[Tuple[int, int, int, int, int]] = None
-    dscp: Optional[int] = None
-    priority: Optional[int] = None
-    pacing_rate: Optional[int] = None
-    rcvbuf: Optional[int] = None
-    ignored: Tuple[str, ...] = ()
+    __slots__ = ("qos", "shaper", "dscp", "priority", "pacing_rate", "rcvbuf", "ignored")
+    _fields = __slots__
+    qos: QOS
+    shaper: Optional[Tuple[int, int, int, int, int]]
+    dscp: Optional[int]
+    priority: Optional[int]
+    pacing_rate: Optional[int]
+    rcvbuf: Optional[int]
+    ignored: Tuple[str, ...]
+
+    def __init__(self, qos: Optional[QOS] = None, *,
+                 shaper: Optional[Tuple[int, int, int, int, int]] = None,
+                 dscp: Optional[int] = None, priority: Optional[int] = None,
+                 pacing_rate: Optional[int] = None, rcvbuf: Optional[int] = None,
+                 ignored: Tuple[str, ...] = ()) -> None:
+        self._set("qos", qos if qos is not None else QOS())
+        self._set("shaper", shaper)
+        self._set("dscp", dscp)
+        self._set("priority", priority)
+        self._set("pacing_rate", pacing_rate)
+        self._set("rcvbuf", rcvbuf)
+        self._set("ignored", tuple(ignored))
 
 
 def _unsupported(field: str, why: str) -> errors.MultipointError:
