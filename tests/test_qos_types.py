@@ -465,4 +465,4 @@ def test_plan_is_frozen() -> None:
         del p.dscp
     with pytest.raises(AttributeError):
         p.dscp = 1  # type: ignore[misc]
-    assert hash(p) == hash(plan(QOS(SEND), S, "linux"))
+    assert hash(p) == hash(plan(QOS(SEND, RECV, b"x"), B, "win32"))
