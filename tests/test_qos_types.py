@@ -22,11 +22,7 @@ from mpoint.qos import (
 from mpoint.qos_plan import QosPlan, plan
 from support import given, settings, st
 
-import support
-
 pytestmark = pytest.mark.offline
-needs_hypothesis = pytest.mark.skipif(support.hypothesis is None,
-                                      reason=getattr(support, "NO_HYPOTHESIS", ""))
 S, R, B = int(mpoint.JL_SENDER_ONLY), int(mpoint.JL_RECEIVER_ONLY), int(mpoint.JL_BOTH)
 
 
@@ -243,7 +239,6 @@ def flowspecs(draw):  # type: ignore[no-untyped-def]
                     policed)
 
 
-@needs_hypothesis
 @settings(max_examples=300, deadline=None)
 @given(flowspecs(), flowspecs(), st.binary(max_size=64), st.sampled_from([4, 8]))
 def test_round_trip_property(send: FlowSpec, recv: FlowSpec, tail: bytes,
@@ -255,7 +250,6 @@ def test_round_trip_property(send: FlowSpec, recv: FlowSpec, tail: bytes,
     assert FlowSpec.from_bytes(send.to_bytes()) == send
 
 
-@needs_hypothesis
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=120), st.sampled_from([4, 8]))
 def test_from_bytes_never_crashes(data: bytes, pointer_size: int) -> None:
@@ -266,7 +260,6 @@ def test_from_bytes_never_crashes(data: bytes, pointer_size: int) -> None:
     assert QOS.from_bytes(q.to_bytes(pointer_size), pointer_size) == q
 
 
-@needs_hypothesis
 @settings(max_examples=300, deadline=None)
 @given(flowspecs(), flowspecs(), st.sampled_from([S, R, B]),
        st.sampled_from(["linux", "darwin", "win32", "freebsd13"]))
