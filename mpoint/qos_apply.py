@@ -22,9 +22,6 @@ from .qos_plan import QosPlan, plan
 if TYPE_CHECKING:
     from .multipoint_socket import MultipointSocket
 
-# What a socket with no QoS has: no shaping, best-effort marks, no pacing.
-_NEUTRAL_MARKS = (0, 0, -1)
-
 # The marks this system applies (_core.QOS_*), asked once.
 _SUPPORTED: Optional[int] = None
 
@@ -76,50 +73,52 @@ class Pending:
     def apply(self, dest: Any = None) -> None:
         """The token bucket, then the marks.  dest: the group the socket
         sends to (a Windows qWAVE flow is towards it), None if not known."""
-        p = self.plan
-        _set_shaper(self.sock, p)
         self._applied = True
-        dscp = p.dscp if (p.dscp or _supported() & _core.QOS_DSCP) else None
-        _core.sock_apply_qos(self.sock, dscp, p.priority,
-                             p.pacing_rate if p.pacing_rate is not None else None,
-                             p.rcvbuf, dest if dscp is not None else None)
+        try:
+            _mark(self.sock, self.plan, dest)
+        except BaseException:
+            self.undo()           # all or nothing
+            raise
 
     def undo(self) -> None:
-        """What the socket had before apply(); errors here would hide the
-        one being raised, so they are not raised."""
+        """What the socket had before apply(); an error here would hide the
+        one being raised, so it is not raised."""
         if not self._applied:
             return
+        self._applied = False
         try:
-            before = self._before
-            if before is None:
-                _core.sock_set_shaper(self.sock, None)
-                dscp, priority, pacing = _NEUTRAL_MARKS
-                have = _supported()
-                _core.sock_apply_qos(
-                    self.sock, dscp if have & _core.QOS_DSCP else None,
-                    priority if have & _core.QOS_PRIORITY and self.plan.priority is not None
-                    else None,
-                    pacing if have & _core.QOS_PACING and self.plan.pacing_rate is not None
-                    else None,
-                    None, None)
-            else:
-                Pending(self.sock, self.sock._mp.qos, before).apply(self.sock._mp.dest)
+            _mark(self.sock, self._before, self.sock._mp.dest)
         except OSError:
             pass
 
     def commit(self) -> None:
         st = self.sock._mp
-        changed = st.qos != self.qos
-        st.qos, st.qos_plan = self.qos, self.plan
+        changed = st.qos != self.plan.qos
+        st.qos, st.qos_plan = self.plan.qos, self.plan
         if changed:
             _core.sock_post_qos(self.sock)
 
 
-def _set_shaper(sock: "MultipointSocket", p: QosPlan) -> None:
-    if p.shaper is None:
+def _mark(sock: "MultipointSocket", p: Optional[QosPlan], dest: Any) -> None:
+    """The socket's QoS state becomes p's (None: none): the token bucket,
+    then every mark this system has -- what p leaves unset back to its
+    neutral value (DSCP 0, priority 0, no pacing limit), so that a new
+    QOS never inherits an old one's marks.  The receive buffer only grows
+    and is not put back."""
+    have = _supported()
+    shaper = p.shaper if p is not None else None
+    if shaper is None:
         _core.sock_set_shaper(sock, None)
     else:
-        _core.sock_set_shaper(sock, *p.shaper)
+        _core.sock_set_shaper(sock, *shaper)
+    dscp = p.dscp if p is not None and p.dscp is not None else 0
+    priority = p.priority if p is not None and p.priority is not None else 0
+    pacing = p.pacing_rate if p is not None and p.pacing_rate is not None else -1
+    _core.sock_apply_qos(sock, dscp if have & _core.QOS_DSCP else None,
+                         priority if have & _core.QOS_PRIORITY else None,
+                         pacing if have & _core.QOS_PACING else None,
+                         p.rcvbuf if p is not None else None,
+                         dest if have & _core.QOS_DSCP else None)
 
 
 def _role(sock: "MultipointSocket", default: int) -> int:
@@ -127,20 +126,27 @@ def _role(sock: "MultipointSocket", default: int) -> int:
     return int(role) if role else default
 
 
-def prepare(sock: "MultipointSocket", role: int, sqos: Any, gqos: Any,
-            call: str = "WSAJoinLeaf") -> Optional[Pending]:
-    """join_leaf's QoS: planned for the role it joins as (sender-only
-    ignores the receiving flowspec, receiver-only the sending one).  None
-    when there is nothing to apply."""
+def plan_request(role: int, sqos: Any, gqos: Any, current: Optional[QosPlan] = None,
+                 call: str = "WSAJoinLeaf") -> Optional[Tuple[QOS, QosPlan]]:
+    """The (QOS, plan) of join_leaf's lpSQOS for the JL_* role it joins as
+    (sender-only ignores the receiving flowspec, receiver-only the sending
+    one), or None when there is nothing to apply.  lpGQOS is read and
+    validated, and ignored: mpoint creates no socket groups."""
     request = as_qos(sqos, "sqos") if sqos is not None else None
     group = as_qos(gqos, "gqos") if gqos is not None else None
     if request is None:
-        # gqos alone: validated, and ignored (mpoint creates no socket groups).
-        plan(QOS(), role, platform=sys.platform, current=sock._mp.qos_plan, gqos=group)
+        plan(QOS(), role, platform=sys.platform, current=current, gqos=group)
         return None
-    p = plan(request, role, platform=sys.platform, current=sock._mp.qos_plan, gqos=group)
+    p = plan(request, role, platform=sys.platform, current=current, gqos=group)
     _check_marks(p, call)
-    return Pending(sock, request, p)
+    return request, p
+
+
+def prepare(sock: "MultipointSocket", role: int, sqos: Any, gqos: Any,
+            call: str = "WSAJoinLeaf") -> Optional[Pending]:
+    """join_leaf's QoS for sock, planned (plan_request), not yet applied."""
+    planned = plan_request(role, sqos, gqos, sock._mp.qos_plan, call)
+    return None if planned is None else Pending(sock, *planned)
 
 
 def set_qos(sock: "MultipointSocket", qos: Any) -> None:
@@ -166,4 +172,4 @@ def applied(sock: "MultipointSocket") -> Optional[QosPlan]:
     return p
 
 
-__all__: Tuple[str, ...] = ("as_qos", "prepare", "set_qos", "get_qos", "applied", "Pending")
+__all__: Tuple[str, ...] = ("as_qos", "plan_request", "prepare", "set_qos", "get_qos", "applied", "Pending")

@@ -307,6 +307,34 @@ class RootedSocket(MultipointSocket):
         """The data plane's UDP socket (a root's, or an admitted leaf's)."""
         return self._rs.data
 
+    # -- SIO_SET_QOS / SIO_GET_QOS: on the data channel, which carries the sends
+    def set_qos(self, qos: Any) -> None:
+        """Applies ``qos`` to the socket's data channel (a root's sender, a
+        leaf's data socket): what send_data sends is shaped and marked.
+        WSAENOTCONN before there is a channel (a leaf: give ``sqos`` to
+        join_leaf)."""
+        rs = self._rs
+        target = rs.sender or rs.data
+        if target is None:
+            raise _fail("WSAENOTCONN", "SIO_SET_QOS", "no data channel yet: a leaf gives sqos "
+                        "to join_leaf, a root calls listen or join_leaf first")
+        from . import qos_apply
+        role = JL_BOTH if self.is_root else (rs.role or JL_BOTH)
+        planned = qos_apply.plan_request(role, qos, None, target._mp.qos_plan, "SIO_SET_QOS")
+        assert planned is not None
+        pending = qos_apply.Pending(target, *planned)
+        pending.apply(target._mp.dest or target._mp.joined)
+        pending.commit()
+
+    def get_qos(self) -> Any:
+        """The QOS the data channel applied (``QOS()`` when none)."""
+        rs = self._rs
+        target = rs.sender or rs.data
+        if target is None:
+            from .qos import QOS
+            return QOS()
+        return target.get_qos()
+
     @property
     def leaves(self) -> List["RootedSocket"]:
         """A root's c_leaf sockets, one per admitted leaf."""
@@ -598,9 +626,14 @@ class RootedSocket(MultipointSocket):
         peer = _numeric_peer(self.family, name)
         caller = _user_bytes(caller_data, "caller_data", "WSAJoinLeaf")
         _check_callee(callee_data)
+        qos = None
         if sqos is not None or gqos is not None:
-            raise _fail("WSAEOPNOTSUPP", "WSAJoinLeaf",
-                        "flow specifications (sqos, gqos) are not applied yet")
+            if self.is_root and sqos is not None:
+                raise _fail("WSAEOPNOTSUPP", "WSAJoinLeaf",
+                            "sqos on an invitation: the root's data channel serves every "
+                            "leaf; set_qos on the root socket shapes it")
+            from . import qos_apply
+            qos = qos_apply.plan_request(role, sqos, gqos)     # WSAEOPNOTSUPP before dialling
         if source is not None:
             raise _fail("WSAEINVAL", "WSAJoinLeaf", "a rooted join takes no source filter")
         timeout = self.gettimeout()
@@ -608,10 +641,11 @@ class RootedSocket(MultipointSocket):
         wait = JOIN_TIMEOUT if not timeout else timeout
         if self.is_root:
             return self._invite(peer, caller, callee_data, role, interface, blocking, wait)
-        return self._join(peer, caller, callee_data, role, interface, blocking, wait)
+        return self._join(peer, caller, callee_data, role, interface, blocking, wait, qos)
 
     def _join(self, peer: Tuple[Any, ...], caller: bytes, callee: Optional[bytearray],
-              role: int, interface: Any, blocking: bool, wait: float) -> "RootedSocket":
+              role: int, interface: Any, blocking: bool, wait: float,
+              qos: Optional[Tuple[Any, Any]] = None) -> "RootedSocket":
         rs = self._rs
         with rs.lock:
             if rs.phase == "joining":
@@ -627,12 +661,13 @@ class RootedSocket(MultipointSocket):
             # The fallback's data port travels in the JOIN: bound before it.
             spare = MultipointSocket(self.family)
             spare.bind((data_mod.wildcard(self.family), 0))
-            frame = wire.request(wire.JOIN, self._wire_plane, role, spare.getsockname()[1], caller)
+            frame = wire.request(wire.JOIN, self._wire_plane, role, spare.getsockname()[1], caller,
+                                 sqos=qos[0].to_bytes() if qos is not None else b"")
             dial = engine_mod.Dial(self, peer, frame, wait)
             rs.dial = dial
 
         def finish(result: Union[wire.Message, engine_mod.DialError]) -> Optional[Exception]:
-            return self._joined(dial, result, spare, callee, role, peer)
+            return self._joined(dial, result, spare, callee, role, peer, qos)
 
         if blocking:
             error = finish(dial.outcome())
@@ -646,7 +681,8 @@ class RootedSocket(MultipointSocket):
 
     def _joined(self, dial: engine_mod.Dial, result: Union[wire.Message, engine_mod.DialError],
                 spare: MultipointSocket, callee: Optional[bytearray], role: int,
-                peer: Tuple[Any, ...]) -> Optional[Exception]:
+                peer: Tuple[Any, ...], qos: Optional[Tuple[Any, Any]] = None
+                ) -> Optional[Exception]:
         """A leaf's join ended: admitted (None) or the error, the socket renewed."""
         rs = self._rs
         error: Optional[errors.MultipointError] = None
@@ -667,6 +703,8 @@ class RootedSocket(MultipointSocket):
                     data = data_mod.leaf_channel(self.family, session, role, rs.interface)
                 rs.session, rs.data, rs.role = session, data, role
                 rs.root_peer = (peer[0], session.root_port)
+                if qos is not None:          # the leaf's sends shaped and marked
+                    self._apply_qos(data, qos, session)
                 self._session_up()
             except OSError as exc:
                 spare.close()
@@ -675,6 +713,16 @@ class RootedSocket(MultipointSocket):
                 rs.phase = "idle"
                 self._renew()
         return error
+
+    def _apply_qos(self, data: MultipointSocket, qos: Tuple[Any, Any],
+                   session: wire.Session) -> None:
+        """A leaf's lpSQOS on its data socket, which carries all it sends."""
+        from . import qos_apply
+        dest = (session.group, session.group_port) if session.transport == wire.MULTICAST \
+            else self._rs.root_peer
+        pending = qos_apply.Pending(data, *qos)
+        pending.apply(dest)
+        pending.commit()
 
     def _session_up(self) -> None:
         """An admitted control connection: keep-alive on, and a reset (linger

@@ -23,13 +23,19 @@ static int set_dscp(int fd, int family, int dscp)
 int mp__qos_apply(mp_sock_t s, int family, mp_qos_kernel_t *k)
 {
     int fd = (int)s;
-    int size;
+    int size, now = 0;
+    socklen_t len = sizeof(now);
 
     if (k->dscp >= 0 && set_dscp(fd, family, k->dscp) < 0)
         return -1;
+    /* The buffer only grows: a burst's room never shrinks what the system
+     * or the caller gave (the kernel reports what it made of the value). */
     if (k->rcvbuf != 0) {
+        if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &now, &len) < 0)
+            return -1;
         size = (int)k->rcvbuf;
-        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)) < 0)
+        if (mp__os_rcvbuf_reported(size) > (long long)now &&
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)) < 0)
             return -1;
     }
     return mp__os_qos_apply(fd, k);

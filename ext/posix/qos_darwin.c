@@ -14,3 +14,8 @@ int mp__os_qos_apply(int fd, const mp_qos_kernel_t *k)
     (void)k;
     return 0;
 }
+
+long long mp__os_rcvbuf_reported(int value)
+{
+    return value;
+}

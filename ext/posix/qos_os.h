@@ -11,4 +11,8 @@ unsigned int mp__os_qos_supported(void);
  * mp__os_qos_supported).  0, or -1 with errno set. */
 int mp__os_qos_apply(int fd, const mp_qos_kernel_t *k);
 
+/* What getsockopt(SO_RCVBUF) reports after setsockopt(SO_RCVBUF, value):
+ * Linux doubles it (socket(7): room for its bookkeeping), BSD does not. */
+long long mp__os_rcvbuf_reported(int value);
+
 #endif /* MP_POSIX_QOS_OS_H */

@@ -98,6 +98,8 @@ static int mark(SOCKET s, mp_qos_kernel_t *k)
     int exact;
     QOS_TRAFFIC_TYPE type = traffic_type(k->dscp, &exact);
 
+    if (flow == 0 && k->dscp == 0)
+        return 0;               /* unmarked, as every socket starts */
     if (flow != 0) {
         if (!qwave.set(h, flow, QOSSetTrafficType, sizeof(type), &type, 0, NULL))
             return fail_win32(GetLastError());
@@ -118,14 +120,18 @@ static int mark(SOCKET s, mp_qos_kernel_t *k)
 
 int mp__qos_apply(mp_sock_t s, int family, mp_qos_kernel_t *k)
 {
-    int size;
+    int size, now = 0, len = (int)sizeof(now);
 
     (void)family;
     if (k->dscp >= 0 && mark((SOCKET)s, k) < 0)
         return -1;
+    /* The buffer only grows (Windows reports the value as set). */
     if (k->rcvbuf != 0) {
+        if (getsockopt((SOCKET)s, SOL_SOCKET, SO_RCVBUF, (char *)&now, &len) == SOCKET_ERROR)
+            return -1;
         size = (int)k->rcvbuf;
-        if (setsockopt((SOCKET)s, SOL_SOCKET, SO_RCVBUF, (const char *)&size, sizeof(size)) ==
+        if (size > now &&
+            setsockopt((SOCKET)s, SOL_SOCKET, SO_RCVBUF, (const char *)&size, sizeof(size)) ==
             SOCKET_ERROR)
             return -1;
     }
