@@ -119,21 +119,31 @@ def sock_shaper_tokens(self):
 def _shaper_simulate(token_rate, bucket, peak, min_policed, max_sdu, start_ns, steps):
     """Test hook, not API: a shaper set at ``start_ns``, then for each
     (now_ns, size) of ``steps`` the result of mp_shaper_take (0: debited;
-    else ns to wait; -1 for "never", UINT64_MAX), or for (now_ns, -size) a
-    refund of size (result 0).  WSAEINVAL as sock_set_shaper."""
+    else ns to wait; -1 for "never", UINT64_MAX); for (now_ns, -size) a
+    refund of size (result 0); for (None, size) a greedy sender: the size
+    taken at the earliest time it conforms, from the previous step's time
+    on, and that time is the result.  WSAEINVAL as sock_set_shaper."""
     cdef mp_shaper_t sh
-    cdef uint64_t w, now
+    cdef uint64_t w, now = 0
     cdef long long size
     if mp_shaper_set(&sh, _shaper_value(token_rate, "token_rate"), _shaper_value(bucket, "bucket"),
                      _shaper_value(peak, "peak"), _shaper_value(min_policed, "min_policed"),
                      _shaper_value(max_sdu, "max_sdu"), <uint64_t>_clamp(start_ns)) < 0:
         _raise("set_shaper")
+    now = sh.last_ns
     out = []
     for now_ns, sz in steps:
-        now = <uint64_t>_clamp(now_ns)
         size = _clamp(sz)
+        if now_ns is None:
+            while True:
+                w = mp_shaper_take(&sh, <size_t>size, now)
+                if w == 0 or w == UINT64_MAX:
+                    break
+                now += w
+            out.append(-1 if w == UINT64_MAX else now)
+            continue
+        now = <uint64_t>_clamp(now_ns)
         if size < 0:
-            sh.last_ns = now if now > sh.last_ns else sh.last_ns
             mp_shaper_refund(&sh, <size_t>(-size))
             out.append(0)
             continue
