@@ -127,7 +127,8 @@ def _loop_sendto(new_loop: Callable[[], asyncio.AbstractEventLoop], size: int,
     s = _plain()
     try:
         async def run() -> Run:
-            transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, sock=s)
+            made = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, sock=s)
+            transport: Any = made[0]          # the concrete transport: its buffer size too
             try:
                 payload = b"s" * size
                 dest = (GROUP, PORT)
