@@ -48,3 +48,14 @@ cdef extern from "mpoint.h" nogil:
     int mp_last_error()
     int mp_error_is_interrupt(int code)
     int mp_error_is_would_block(int code)
+
+    # The send path's token bucket (mpoint.h, shaper.c); only the fields read.
+    ctypedef struct mp_shaper_t:
+        unsigned long long token_rate
+        unsigned long long bucket
+        unsigned long long peak
+        unsigned long long min_policed
+        unsigned long long max_sdu
+        unsigned long long tokens
+        unsigned long long peak_tokens
+        unsigned long long last_ns

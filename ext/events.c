@@ -10,6 +10,10 @@
  *    completion) and reported by the next wait, with its error code.
  *  - Registering again (mp_evset_modify) re-records every event, as a second
  *    WSAEventSelect does.
+ *  - An event may be posted for a time to come (mp_evset_post_at: a shaped
+ *    socket's FD_WRITE when its tokens return): prepare shortens the wait
+ *    to the earliest such time, and the first collect at or after it
+ *    reports the event.
  * What a poller watches follows what may fire: a disarmed event is removed
  * lazily, at the next prepare, so the steady loop of wait + receive costs no
  * extra system call, and a socket nobody reads never makes wait spin.
@@ -34,6 +38,9 @@ struct mp_reg {
     unsigned int out_pos;
     unsigned char in_use, dirty, queued;
     unsigned char dropped;          /* mp_evset_drop: report FD_CLOSE once, then remove */
+    unsigned char timed;            /* listed in set->timed */
+    unsigned int due_events;        /* FD_* due at due_ns (mp_evset_post_at); 0: none */
+    uint64_t due_ns;
 };
 
 struct mp_evset {
@@ -45,6 +52,7 @@ struct mp_evset {
     unsigned int *retiring, nretiring;   /* removed; free after the next prepare */
     unsigned int *dirty, ndirty;         /* watch may need to change */
     unsigned int *posted, nposted;
+    unsigned int *timed, ntimed;         /* slots that may have due events */
     mp_ready_t *ready;
     int max_ready;
     mp_netevents_t *out;
@@ -113,6 +121,7 @@ static void free_set(mp_evset_t *set)
     free(set->retiring);
     free(set->dirty);
     free(set->posted);
+    free(set->timed);
     free(set->ready);
     free(set->out);
     free(set);
@@ -155,6 +164,7 @@ static int grow(mp_evset_t *set)
     MP_GROW(retiring)
     MP_GROW(dirty)
     MP_GROW(posted)
+    MP_GROW(timed)
     MP_GROW(out)
 #undef MP_GROW
     memset(set->regs + set->cap, 0, (size_t)(cap - set->cap) * sizeof(*set->regs));
@@ -229,11 +239,13 @@ int mp_evset_add(mp_evset_t *set, mp_sock_t s, unsigned int events, unsigned int
             return -1;
         i = set->high++;
     }
-    {   /* a reused slot may still sit in the dirty or posted list */
+    {   /* a reused slot may still sit in the dirty, posted or timed list */
         unsigned char dirty = set->regs[i].dirty, queued = set->regs[i].queued;
+        unsigned char timed = set->regs[i].timed;
         memset(&set->regs[i], 0, sizeof(set->regs[i]));
         set->regs[i].dirty = dirty;
         set->regs[i].queued = queued;
+        set->regs[i].timed = timed;
     }
     set->regs[i].sock = s;
     set->regs[i].in_use = 1;
@@ -270,6 +282,7 @@ int mp_evset_remove(mp_evset_t *set, unsigned int slot)
     r->in_use = 0;
     r->watch = 0;
     r->posted = 0;
+    r->due_events = 0;
     set->retiring[set->nretiring++] = slot;
     return rc;
 }
@@ -287,6 +300,7 @@ int mp_evset_drop(mp_evset_t *set, unsigned int slot)
     r->interest = 0;                /* nothing more fires from the poller */
     r->armed = 0;
     r->dropped = 1;
+    r->due_events = 0;
     mp__set_wsa_error(MP_WSAECONNABORTED);
     code = mp__last_error();
     r->posted = MP_FD_CLOSE;
@@ -330,6 +344,47 @@ int mp_evset_post(mp_evset_t *set, unsigned int slot, unsigned int event, int er
     return 0;
 }
 
+int mp_evset_post_at(mp_evset_t *set, unsigned int slot, unsigned int event, uint64_t due_ns)
+{
+    struct mp_reg *r = live(set, slot);
+
+    if (r == NULL)
+        return -1;
+    if (event == 0 || (event & (event - 1)) != 0 || (event & ~(unsigned int)MP_FD_ALL_EVENTS))
+        return mp__fail(MP_WSAEINVAL);
+    if (!(r->interest & event) || r->dropped)
+        return 0;                       /* nobody asked: nothing will report it */
+    if (r->due_events == 0 || due_ns < r->due_ns)
+        r->due_ns = due_ns;             /* the earlier time wins */
+    r->due_events |= event;
+    if (!r->timed) {
+        r->timed = 1;
+        set->timed[set->ntimed++] = slot;
+    }
+    return 0;
+}
+
+/* The earliest due time of a live registration; the timed list loses the
+ * slots that have none any more.  0: none. */
+static uint64_t earliest_due(mp_evset_t *set)
+{
+    uint64_t first = 0;
+    unsigned int i = 0;
+
+    while (i < set->ntimed) {
+        struct mp_reg *r = &set->regs[set->timed[i]];
+        if (!r->in_use || r->due_events == 0) {
+            r->timed = 0;
+            set->timed[i] = set->timed[--set->ntimed];
+            continue;
+        }
+        if (first == 0 || r->due_ns < first)
+            first = r->due_ns;
+        i++;
+    }
+    return first;
+}
+
 unsigned int mp_evset_posted(const mp_evset_t *set, unsigned int slot)
 {
     if (slot >= set->high || !set->regs[slot].in_use)
@@ -363,6 +418,18 @@ int mp_evset_prepare(mp_evset_t *set, int *timeout_ms)
         set->poller->sync(set->state);
     if (set->nposted > 0)
         *timeout_ms = 0;
+    if (set->ntimed > 0) {
+        uint64_t due = earliest_due(set), now = mp__monotonic_ns();
+        if (due != 0) {
+            uint64_t left = due > now ? due - now : 0;
+            /* Whole ms, rounded up: the wait ends at or after the due time. */
+            uint64_t ms = left / 1000000u + (left % 1000000u != 0);
+            if (ms > 0x7fffffffu)
+                ms = 0x7fffffffu;
+            if (*timeout_ms < 0 || (uint64_t)*timeout_ms > ms)
+                *timeout_ms = (int)ms;
+        }
+    }
     return 0;
 }
 
@@ -486,6 +553,26 @@ int mp_evset_collect(mp_evset_t *set, int nready, const mp_netevents_t **out)
         }
     }
     set->nposted = 0;
+    if (set->ntimed > 0) {
+        uint64_t now = mp__monotonic_ns();
+        for (k = 0; k < set->ntimed; k++) {
+            unsigned int slot = set->timed[k];
+            struct mp_reg *r = &set->regs[slot];
+            unsigned int ev;
+            if (!r->in_use || r->due_events == 0 || r->due_ns > now)
+                continue;
+            ev = r->due_events & r->interest;
+            r->due_events = 0;          /* the timed list drops it at the next prepare */
+            if (ev != 0) {
+                mp_netevents_t *o = out_for(set, slot, &n);
+                unsigned int b;
+                o->events |= ev;
+                for (b = 0; b < MP_FD_MAX_EVENTS; b++)
+                    if (ev & (1u << b))
+                        o->errors[b] = 0;
+            }
+        }
+    }
     *out = set->out;
     return n;
 }

@@ -55,6 +55,22 @@ unsigned int mp__qos_supported(void);
 int mp__qos_apply(mp_sock_t s, int family, mp_qos_kernel_t *k);
 void mp__qos_forget(mp_sock_t s, uint32_t flow);
 
+/* The monotonic clock in ns, and a sleep (0, or -1 with the interrupt
+ * code): mp_monotonic_ns and mp_sleep_ns (mpoint.h) as the OS has them
+ * (posix/clock.c, win/clock.c). */
+uint64_t mp__monotonic_ns(void);
+int mp__sleep_ns(uint64_t ns);
+
+/* Batch send (send.c validates): bufs[0..n), n >= 1, each within the UDP
+ * maximum, to `to` (NULL: the connected peer); the count sent (>= 1), or
+ * -1 with the system's code for the first datagram (posix/send_linux.c,
+ * posix/send_darwin.c, win/send.c). */
+long mp__send_batch(mp_sock_t s, const mp_sendbuf_t *bufs, size_t n,
+                    const struct sockaddr_storage *to, mp_socklen_t tolen);
+/* poll(2) / WSAPoll for writability: 1, 0 on timeout, -1 (posix/send.c,
+ * win/send.c). */
+int mp__wait_writable(mp_sock_t s, int timeout_ms);
+
 /* which, for the int options */
 #define MP_OPT_LOOPBACK 1
 #define MP_OPT_SCOPE    2

@@ -45,6 +45,7 @@
 #define MP_WSAENOTCONN          10057
 #define MP_WSAENOBUFS           10055
 #define MP_WSAECONNABORTED      10053
+#define MP_WSAEMSGSIZE          10040
 
 #define MP_INVALID_SOCKET ((mp_sock_t)-1)
 
@@ -217,6 +218,15 @@ void mp_evset_rearm(mp_evset_t *set, unsigned int slot, unsigned int events);
 /* Queues an event the library itself completes (FD_CONNECT after a join)
  * for the next collect, with its platform error code (0: success). */
 int mp_evset_post(mp_evset_t *set, unsigned int slot, unsigned int event, int error);
+/* Queues event (error 0) for the first collect at or after due_ns
+ * (mp_monotonic_ns): prepare shortens its wait to the earliest due time,
+ * so a wait reports it then.  How a shaped non-blocking socket gets its
+ * FD_WRITE when its tokens return (a send that would block re-enables
+ * FD_WRITE, WSAEventSelect).  Ignored (0) when the registration is not
+ * interested in event; a second due time for the slot keeps the earlier
+ * one; removing or dropping the slot forgets it.  A wait already running
+ * in another thread sees a due time at its next wait slice. */
+int mp_evset_post_at(mp_evset_t *set, unsigned int slot, unsigned int event, uint64_t due_ns);
 /* The events posted for slot that the next collect will report (or drop). */
 unsigned int mp_evset_posted(const mp_evset_t *set, unsigned int slot);
 int mp_evset_prepare(mp_evset_t *set, int *timeout_ms);
@@ -277,6 +287,105 @@ int mp_recv_batch_append(mp_sock_t s, mp_batch_t *batch);
 /* Waits until s is readable or timeout_ms passes (-1: forever): 1, 0 on
  * timeout, -1 on error (EINTR included). */
 int mp_wait_readable(mp_sock_t s, int timeout_ms);
+
+/* ---- the send path's token bucket (shaper.c) ----------------------------
+ *
+ * A traffic shaper after the IntServ token-bucket specification (TSpec,
+ * RFC 2210 section 3.1, RFC 2215 section 3.6; Winsock's FLOWSPEC carries the
+ * same fields: TokenRate, TokenBucketSize, PeakBandwidth,
+ * MinimumPolicedSize, MaxSduSize).  A datagram of L bytes counts as
+ * c = max(L, min_policed) bytes and conforms when
+ *  - the token bucket holds c tokens: tokens accrue at token_rate bytes/s
+ *    up to bucket bytes, and the bucket is full when the shaper is set;
+ *  - the peak bucket holds c tokens: it accrues at peak bytes/s up to a
+ *    depth of max_sdu bytes, or, without a max_sdu, of the datagram at
+ *    hand (so that datagrams leave at most one at a time at the peak rate:
+ *    each waits c / peak after the bucket was last emptied).  This is the
+ *    TSpec's second constraint, M + p*T, with M = max_sdu.
+ * A datagram conforms when both hold, and is debited from both.
+ * token_rate 0 means no rate limit (the token bucket is ignored), peak 0
+ * no peak limit, max_sdu 0 no size limit; min_policed 0 counts every
+ * datagram as its size.
+ *
+ * Arithmetic is exact integer: tokens are kept in nano-bytes (1e-9 byte),
+ * so t ns at r bytes/s add exactly t * r of them; nothing is rounded but a
+ * wait, up to the next whole ns.  Every field is at most MP_SHAPER_MAX
+ * (FLOWSPEC's ULONG), so a full bucket (< 2^32 * 1e9 < 2^63) and any
+ * refill fit in 64 bits whatever the elapsed time: no drift, no overflow,
+ * at any rate up to 4 GB/s, over any run.  Time is the caller's, in ns of
+ * one monotonic clock (mp_monotonic_ns); a time earlier than the last one
+ * seen adds nothing.  The shaper takes no lock: its caller serialises the
+ * calls on one shaper (mpoint: the GIL). */
+#define MP_SHAPER_MAX 0xFFFFFFFFull
+
+typedef struct mp_shaper {
+    uint64_t token_rate;        /* bytes/s; 0: no rate limit */
+    uint64_t bucket;            /* bytes */
+    uint64_t peak;              /* bytes/s; 0: no peak limit */
+    uint64_t min_policed;       /* bytes; a smaller datagram counts as this many */
+    uint64_t max_sdu;           /* bytes; 0: no limit */
+    uint64_t tokens;            /* nano-bytes in the token bucket */
+    uint64_t peak_tokens;       /* nano-bytes in the peak bucket */
+    uint64_t last_ns;           /* when the buckets were last refilled */
+} mp_shaper_t;
+
+/* Sets all parameters and fills both buckets, at time now_ns.  WSAEINVAL
+ * (the shaper unchanged) for a value above MP_SHAPER_MAX, or a bucket no
+ * datagram could ever pass: token_rate given with a bucket of 0, or smaller
+ * than min_policed or max_sdu; a peak below token_rate (RFC 2215: p >= r);
+ * min_policed above max_sdu (RFC 2210: m <= M). */
+int mp_shaper_set(mp_shaper_t *sh, uint64_t token_rate, uint64_t bucket, uint64_t peak,
+                  uint64_t min_policed, uint64_t max_sdu, uint64_t now_ns);
+/* Whether a datagram of len bytes can ever conform: 0, or -1 with
+ * WSAEMSGSIZE when it exceeds max_sdu, or its counted size exceeds the
+ * token bucket (without a max_sdu). */
+int mp_shaper_check(const mp_shaper_t *sh, size_t len);
+/* Debits a datagram of len bytes if it conforms at now_ns and returns 0;
+ * else changes nothing but the refill and returns the ns to wait until it
+ * would (>= 1).  UINT64_MAX for a datagram mp_shaper_check refuses. */
+uint64_t mp_shaper_take(mp_shaper_t *sh, size_t len, uint64_t now_ns);
+/* Gives back what mp_shaper_take debited for a datagram the system did not
+ * send after all (each bucket at most full). */
+void mp_shaper_refund(mp_shaper_t *sh, size_t len);
+
+/* The monotonic clock of shaper and event-set due times, ns from an
+ * arbitrary start (CLOCK_MONOTONIC; QueryPerformanceCounter). */
+uint64_t mp_monotonic_ns(void);
+/* Sleeps ns (0: returns at once): 0, or -1 with the platform's interrupt
+ * code (EINTR) when a signal cut it short.  Windows sleeps whole ms,
+ * rounded up (Sleep's granularity: the system timer, up to 15.6 ms). */
+int mp_sleep_ns(uint64_t ns);
+
+/* ---- batch send (send.c) ------------------------------------------------
+ *
+ * Datagrams bufs[0..n) sent in order from one socket to one destination in
+ * as few system calls as the platform allows: sendmmsg(2) on Linux, in
+ * chunks of 1024; sendmsg(2) in a loop on macOS; WSASendTo (WSASend for a
+ * connected socket) in a loop on Windows.  The buffers are the caller's,
+ * never copied. */
+typedef struct mp_sendbuf {
+    const void *base;
+    size_t len;
+} mp_sendbuf_t;
+
+/* The largest UDP payload over IPv4 (65535 - 20 - 8) and IPv6 (65535 - 8,
+ * jumbograms aside). */
+#define MP_UDP_MAX_IPV4 65507u
+#define MP_UDP_MAX_IPV6 65527u
+
+/* Checks every datagram first: one longer than family's UDP maximum is
+ * WSAEMSGSIZE and nothing is sent (*bad: its index).  to NULL (tolen 0):
+ * the connected peer.  Then sends: returns how many were sent, in order
+ * from bufs[0] (>= 1, and fewer than n only when the system failed on the
+ * next one, whose error is dropped: the caller sees it again on its next
+ * send), or -1 with the system's code when the first failed (the
+ * would-block code on a full non-blocking socket: mp_error_is_would_block).
+ * n 0: 0.  Blocks only as the socket's mode does. */
+long mp_send_batch(mp_sock_t s, int family, const mp_sendbuf_t *bufs, size_t n,
+                   const struct sockaddr_storage *to, mp_socklen_t tolen, size_t *bad);
+/* Waits until s is writable or timeout_ms passes (-1: forever): 1, 0 on
+ * timeout, -1 on error (EINTR included). */
+int mp_wait_writable(mp_sock_t s, int timeout_ms);
 
 /* ---- group sets ---------------------------------------------------------
  *

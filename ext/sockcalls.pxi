@@ -130,8 +130,11 @@ def sock_recvmsg_into(self, *args):
 
 def sock_send(self, data, flags=0):
     """Sends to the joined group when the socket joined as JL_BOTH (a
-    receiving socket cannot be connected); otherwise socket.send."""
+    receiving socket cannot be connected); otherwise socket.send.  A
+    shaped socket's datagram waits for its token bucket (ext/sendcalls.pxi)."""
     cdef SocketState st = _state(self)
+    if st.shaped:
+        return _shaped_send(self, st, data, flags)
     try:
         if st.dest is None:
             return _std_send(self, data, flags)
@@ -142,18 +145,24 @@ def sock_send(self, data, flags=0):
 
 
 def sock_sendto(self, data, *args):
+    cdef SocketState st = _state(self)
+    if st.shaped:
+        return _shaped_sendto(self, st, data, args)
     try:
         return _std_sendto(self, data, *args)
     except BlockingIOError:
-        _rearm(_state(self), MP_FD_WRITE)
+        _rearm(st, MP_FD_WRITE)
         raise
 
 
 def sock_sendmsg(self, *args):
+    cdef SocketState st = _state(self)
+    if st.shaped:
+        return _shaped_sendmsg(self, st, args)
     try:
         return _std_sendmsg(self, *args)
     except BlockingIOError:
-        _rearm(_state(self), MP_FD_WRITE)
+        _rearm(st, MP_FD_WRITE)
         raise
 
 

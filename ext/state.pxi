@@ -35,6 +35,9 @@ cdef class SocketState:
     cdef int busy
     cdef readonly bint closing
     cdef long long deferred_fd
+    # The send path's token bucket (ext/sendcalls.pxi), in use when shaped.
+    cdef mp_shaper_t shaper
+    cdef readonly bint shaped
 
     def __cinit__(self, int family, unsigned long flags, int bound, bint plain=False):
         self.family = family

@@ -8,7 +8,7 @@ non-rooted (c_leaf/d_leaf) IP multicast socket; see ../shared/spec.
 from __future__ import annotations
 
 import socket as _stdsocket
-from typing import TYPE_CHECKING, Any, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Tuple, Union
 
 from . import _core
 from .constants import JL_BOTH, JoinFlag, Plane, SocketFlag
@@ -132,9 +132,18 @@ class MultipointSocket(_stdsocket.socket):
 
         def recv_batch(self, batch: "_core.RecvBatch",
                        timeout: Optional[float] = None) -> int: ...
+
+        def send_batch(self, payloads: Iterable[Any], address: Optional[Address] = None) -> int:
+            """Sends each payload (bytes-like, not copied) as one datagram,
+            in order, in one call (sendmmsg on Linux), to ``address``: None
+            sends to the JL_BOTH group, else to the connected peer.  Returns
+            how many were sent; see ext/sendcalls.pxi for the full contract
+            (errors after the first datagram, the token bucket, timeouts)."""
+            ...
     else:
         join_leaf = _core.sock_join_leaf
         recv_batch = _core.sock_recv_batch
+        send_batch = _core.sock_send_batch
         bind = _core.sock_bind
     recv = _core.sock_recv
     recvfrom = _core.sock_recvfrom

@@ -146,3 +146,24 @@ def reference_send_round_robin(fd, int family, list groups, int port, int size, 
     if sent < 0:
         _raise("reference_send_round_robin")
     return sent
+
+
+cdef extern from "reference.h" nogil:
+    long long mp_ref_send_batches(mp_sock_t s, const mp_join_t *dest, int size, int vlen,
+                                  int duration_ms, long long *sent)
+
+
+def reference_send_batches(fd, int family, str group, int port, int size, int vlen,
+                           int duration_ms):
+    """C: the same prebuilt batch of vlen datagrams sent again and again for
+    duration_ms (sendmmsg on Linux; GIL released) -> (elapsed ns, sent)."""
+    cdef mp_join_t dest
+    cdef long long sent = 0, ns
+    cdef mp_sock_t s = _handle(fd)
+    memset(&dest, 0, sizeof(dest))
+    _parse_group(family, group, port, &dest.group, &dest.group_len)
+    with nogil:
+        ns = mp_ref_send_batches(s, &dest, size, vlen, duration_ms, &sent)
+    if ns < 0:
+        _raise("reference_send_batches")
+    return ns, sent

@@ -53,3 +53,14 @@ int mp_ref_leaf_joins(int family, unsigned short port, const mp_join_t *reqs, si
  * for duration_ms; returns datagrams sent or -1. */
 long long mp_ref_send_round_robin(mp_sock_t s, const mp_join_t *groups, size_t n, int size,
                                   int duration_ms);
+
+/* ---- batch send (reference_linux.c, reference_darwin.c, win/reference.c) ----
+ * Sends datagrams of size bytes (1..65507) from s to dest (a parsed address:
+ * mp_join_t.group / group_len) in batches of vlen (1..1024), as a C program
+ * would: one prebuilt batch -- sendmmsg(2) on Linux, a sendmsg loop on macOS,
+ * a WSASendTo loop on Windows -- sent again and again until duration_ms
+ * passed (the clock read once per batch).  Returns the elapsed ns, *sent the
+ * datagrams the system took; -1 with the platform error on a failure other
+ * than a full queue (ENOBUFS / EAGAIN: not counted). */
+long long mp_ref_send_batches(mp_sock_t s, const mp_join_t *dest, int size, int vlen,
+                              int duration_ms, long long *sent);

@@ -21,6 +21,7 @@ void mp__set_wsa_error(int wsa_code)
         {MP_WSAENOTCONN, ENOTCONN},
         {MP_WSAENOBUFS, ENOBUFS},
         {MP_WSAECONNABORTED, ECONNABORTED},
+        {MP_WSAEMSGSIZE, EMSGSIZE},
     };
     size_t i;
 

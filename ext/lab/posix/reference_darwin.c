@@ -2,6 +2,7 @@
  * recvmsg in a loop (no recvmmsg) and kqueue.  Not yet run in CI. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/event.h>
@@ -90,4 +91,50 @@ fail:
     close(kq);
     errno = saved;
     return -1;
+}
+
+long long mp_ref_send_batches(mp_sock_t s, const mp_join_t *dest, int size, int vlen,
+                              int duration_ms, long long *sent)
+{
+    struct msghdr msg;
+    struct iovec iov;
+    unsigned char *data;
+    long long start, end, total = 0, now;
+    int i;
+
+    if (size < 1 || size > 65507 || vlen < 1 || vlen > 1024 || duration_ms < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    data = malloc((size_t)size);
+    if (data == NULL) {
+        errno = ENOBUFS;
+        return -1;
+    }
+    memset(data, 's', (size_t)size);
+    memset(&msg, 0, sizeof(msg));
+    iov.iov_base = data;
+    iov.iov_len = (size_t)size;
+    msg.msg_name = (void *)&dest->group;
+    msg.msg_namelen = (socklen_t)dest->group_len;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    start = now_ns();
+    end = start + (long long)duration_ms * 1000000LL;
+    do {
+        for (i = 0; i < vlen; i++) {
+            if (sendmsg(s, &msg, 0) >= 0) {
+                total++;
+            } else if (errno != ENOBUFS && errno != EAGAIN) {
+                int saved = errno;
+                free(data);
+                errno = saved;
+                return -1;
+            }
+        }
+        now = now_ns();
+    } while (now < end);
+    free(data);
+    *sent = total;
+    return now - start;
 }

@@ -156,3 +156,54 @@ fail:
     errno = saved;
     return -1;
 }
+
+long long mp_ref_send_batches(mp_sock_t s, const mp_join_t *dest, int size, int vlen,
+                              int duration_ms, long long *sent)
+{
+    struct mmsghdr *msgs;
+    struct iovec iov;
+    unsigned char *data;
+    long long start, end, total = 0, now;
+    int i, n;
+
+    if (size < 1 || size > 65507 || vlen < 1 || vlen > 1024 || duration_ms < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    msgs = calloc((size_t)vlen, sizeof(*msgs));
+    data = malloc((size_t)size);
+    if (msgs == NULL || data == NULL) {
+        free(msgs);
+        free(data);
+        errno = ENOBUFS;
+        return -1;
+    }
+    memset(data, 's', (size_t)size);
+    iov.iov_base = data;             /* one payload, as send_batch([p] * vlen) has */
+    iov.iov_len = (size_t)size;
+    for (i = 0; i < vlen; i++) {
+        msgs[i].msg_hdr.msg_name = (void *)&dest->group;
+        msgs[i].msg_hdr.msg_namelen = (socklen_t)dest->group_len;
+        msgs[i].msg_hdr.msg_iov = &iov;
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    start = now_ns();
+    end = start + (long long)duration_ms * 1000000LL;
+    do {
+        n = sendmmsg(s, msgs, (unsigned int)vlen, 0);
+        if (n < 0 && errno != ENOBUFS && errno != EAGAIN) {
+            int saved = errno;
+            free(msgs);
+            free(data);
+            errno = saved;
+            return -1;
+        }
+        if (n > 0)
+            total += n;
+        now = now_ns();
+    } while (now < end);
+    free(msgs);
+    free(data);
+    *sent = total;
+    return now - start;
+}

@@ -140,3 +140,45 @@ fail:
     WSASetLastError(saved);
     return -1;
 }
+
+long long mp_ref_send_batches(mp_sock_t s, const mp_join_t *dest, int size, int vlen,
+                              int duration_ms, long long *sent)
+{
+    WSABUF buf;
+    char *data;
+    long long start, end, total = 0, now;
+    int i;
+
+    if (size < 1 || size > 65507 || vlen < 1 || vlen > 1024 || duration_ms < 0) {
+        WSASetLastError(WSAEINVAL);
+        return -1;
+    }
+    data = malloc((size_t)size);
+    if (data == NULL) {
+        WSASetLastError(WSAENOBUFS);
+        return -1;
+    }
+    memset(data, 's', (size_t)size);
+    buf.buf = data;
+    buf.len = (ULONG)size;
+    start = mp__win_ticks_to_ns(mp__win_ticks());
+    end = start + (long long)duration_ms * 1000000LL;
+    do {
+        for (i = 0; i < vlen; i++) {
+            DWORD n = 0;
+            if (WSASendTo(s, &buf, 1, &n, 0, (const struct sockaddr *)&dest->group,
+                          dest->group_len, NULL, NULL) == 0) {
+                total++;
+            } else if (WSAGetLastError() != WSAENOBUFS && WSAGetLastError() != WSAEWOULDBLOCK) {
+                int saved = WSAGetLastError();
+                free(data);
+                WSASetLastError(saved);
+                return -1;
+            }
+        }
+        now = mp__win_ticks_to_ns(mp__win_ticks());
+    } while (now < end);
+    free(data);
+    *sent = total;
+    return now - start;
+}

@@ -9,7 +9,8 @@ from .common import MAX_COUNT, MAX_LEAVES, SUITE_ALIASES, SUITES, TRANSPORTS
 DESCRIPTION = ("The high-rate join benchmark: join, leave and close rates, join delay and "
                "receive rate of mpoint against plain C loops and the standard library "
                "(suite \"groups\"); rooted sessions' leaf joins and data-plane throughput "
-               "against plain standard-library programs (suite \"rooted\"); every timed run "
+               "against plain standard-library programs (suite \"rooted\"); send_batch and the "
+               "token bucket against a C sendmmsg loop (suite \"send\"); every timed run "
                "in a fresh private network namespace.")
 
 
@@ -105,7 +106,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-delay", action="store_true", help="skip the join-delay part")
     parser.add_argument("--suite", type=_suites, default=["groups"], metavar="NAME,...",
                         help="what to run: groups (join, leave and close rates, join delay, "
-                             "receive rate), rooted-joins, rooted-data, rooted (both), all "
+                             "receive rate), rooted-joins, rooted-data, rooted (both), send "
+                             "(send_batch and the token bucket against C sendmmsg), all "
                              "(default: groups)")
     rooted = parser.add_argument_group("rooted sessions (--suite rooted)")
     rooted.add_argument("--leaves", type=_leaves, default=None, metavar="N",

@@ -71,7 +71,7 @@ PER_SOCKET_ROWS = (C_ONE_PER, C_LEAF, MP_LEAF, MP_SOCK_LEAF)   # one descriptor 
 Sample = Tuple[str, str, int]         # (table, row, elapsed ns)
 
 # Rooted sessions (suite "rooted": mpoint.lab.bench.rooted).
-SUITES = ("groups", "rooted-joins", "rooted-data")
+SUITES = ("groups", "rooted-joins", "rooted-data", "send")
 SUITE_ALIASES = {"rooted": ("rooted-joins", "rooted-data"), "all": SUITES}
 ROOTED_LEAVES = 200           # leaves joining one root
 ROOTED_CONCURRENCY = 100      # joins at once (threads, or in flight on one EventSet)

@@ -32,6 +32,9 @@ def report(results: Dict[str, Any]) -> str:
         lines += rooted_joins_report(results["rooted_joins"])
     if results.get("rooted_data"):
         lines += rooted_data_report(results["rooted_data"])
+    if results.get("send"):
+        from .send import report_lines
+        lines += report_lines(results["send"])
     return "\n".join(lines)
 
 

@@ -258,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
                      f"every {REPORT_INTERVAL_MS} ms on lo in the join tables' namespaces; runs "
                      f"of up to {WARM_UP_BELOW:,} groups follow an untimed run in a throwaway "
                      f"namespace")
-    rooted_opts = rooted_options(args) if set(suites) - {"groups"} else None
+    rooted_opts = rooted_options(args) if set(suites) & {"rooted-joins", "rooted-data"} else None
     if rooted_opts is not None:
         notes.append(f"rooted sessions: IPv4 on lo; every run a forked process in a fresh "
                      f"private namespace; {rooted_opts['rounds']} round(s)")
@@ -322,6 +322,10 @@ def run(args: argparse.Namespace) -> int:
             results["rooted_data"] = rooted.measure_data(
                 rooted_opts["fanout"], rooted_opts["transports"], rooted_opts["seconds"],
                 rooted_opts["datagram_size"], rooted_opts["rounds"])
+    if "send" in suites:
+        from . import send
+        results["send"] = send.measure(args.repeat or (1 if args.quick else 3), bool(args.quick),
+                                       lambda: fresh_kernel(False))
     if args.no_delay and groups_suite:
         del results["join_delay"]
     results["meta"]["elapsed_s"] = round(time.monotonic() - started, 1)
