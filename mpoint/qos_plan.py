@@ -269,11 +269,11 @@ def plan(qos: Optional[QOS], role: int, platform: str = sys.platform, *,
     receiving = _resolve("receiving", request.receiving, current, notes)
     effective = QOS(sending, receiving, request.provider_specific)
     if effective.provider_specific:
-        if platform != "win32":
-            raise _unsupported("provider_specific",
-                               f"{len(effective.provider_specific)} provider-specific bytes "
-                               f"that no provider on {platform} interprets")
-        notes.append("provider_specific: passed to the Windows provider as it is")
+        # Windows' GQoS providers, which read these objects, are gone since
+        # Vista, and qWAVE takes none: nothing on any platform honours them.
+        raise _unsupported("provider_specific",
+                           f"{len(effective.provider_specific)} provider-specific bytes "
+                           f"that no provider on {platform} interprets")
     if gqos is not None and gqos != QOS():
         notes.append("gqos: mpoint creates no socket groups, so the group QOS is ignored")
     fields: Dict[str, Any] = {}

@@ -187,9 +187,13 @@ def test_callee_data_must_be_a_bytearray(family: int, group: str, port: int, dat
 
 
 @pytest.mark.parametrize("which", ["sqos", "gqos"])
-@pytest.mark.parametrize("qos", [object(), b"", 0, {}])
-def test_qos_is_not_honoured_yet(family: int, group: str, port: int, which: str, qos: Any) -> None:
-    fails_cleanly(family, group, port, errors.WSAEOPNOTSUPP, **{which: qos})
+@pytest.mark.parametrize("qos, exc", [(object(), TypeError), (0, TypeError), ({}, TypeError),
+                                      (b"", errors.WSAEFAULT), (b"\0" * 79, errors.WSAEFAULT)])
+def test_a_bad_qos_fails_cleanly(family: int, group: str, port: int, which: str, qos: Any,
+                                 exc: Any) -> None:
+    """lpSQOS / lpGQOS: a mpoint.QOS or the bytes of Winsock's QOS
+    structure; a buffer too small is the spec's WSAEFAULT."""
+    fails_cleanly(family, group, port, exc, **{which: qos})
 
 
 @pytest.mark.parametrize("source, exc", [

@@ -153,8 +153,9 @@ def test_set_qos_reports_fd_qos_once_per_change(family: int, group: str, port: i
         evset.register(s, mpoint.FD_QOS)
         assert evset.wait(0) == []
         s.set_qos(_controlled_load())
-        (got,) = evset.wait(0.5)
-        assert got[0] is s and got[1].events & mpoint.FD_QOS
+        [ne] = evset.wait(0.5)
+        assert ne.sock is s and ne.events == mpoint.FD_QOS and dict(ne.errors) == {
+            mpoint.FD_QOS: 0}
         s.set_qos(_controlled_load())                  # the same: nothing changed
         assert evset.wait(0) == []
         evset.unregister(s)
@@ -162,12 +163,17 @@ def test_set_qos_reports_fd_qos_once_per_change(family: int, group: str, port: i
 
 @needs_linux
 def test_linux_gets_priority_and_pacing(family: int, group: str, port: int) -> None:
-    rate = 125_000                                     # 1 Mbit/s
+    rate, peak = 125_000, 250_000                      # 1 and 2 Mbit/s
     with mpoint.socket(family) as s:
         s.join_leaf((group, port), flags=mpoint.JL_SENDER_ONLY, sqos=_controlled_load(
-            token_rate=rate, token_bucket_size=10_000))
+            token_rate=rate, token_bucket_size=10_000, peak_bandwidth=peak))
         assert s.getsockopt(socket.SOL_SOCKET, socket.SO_PRIORITY) == 4   # 802.1p: CL
-        assert s.getsockopt(socket.SOL_SOCKET, SO_MAX_PACING_RATE) == rate
+        # The kernel paces to the peak; the bucket bounds the average (docs/qos.md).
+        assert s.getsockopt(socket.SOL_SOCKET, SO_MAX_PACING_RATE) == peak
+        s.set_qos(QOS(sending=FlowSpec(service_type=ServiceType.BESTEFFORT)))
+        assert s.getsockopt(socket.SOL_SOCKET, socket.SO_PRIORITY) == 0
+        # ~0: no limit (read back as a 32-bit int)
+        assert s.getsockopt(socket.SOL_SOCKET, SO_MAX_PACING_RATE) & 0xFFFFFFFF == 0xFFFFFFFF
 
 
 def test_a_receiving_flowspec_makes_room_for_a_burst(family: int, group: str,
@@ -180,3 +186,44 @@ def test_a_receiving_flowspec_makes_room_for_a_burst(family: int, group: str,
                                token_bucket_size=burst)))
         after = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         assert after > before and after >= burst
+
+
+@pytest.mark.parametrize("how", ["send", "send_batch"])
+def test_the_sending_flowspec_shapes_what_is_sent(family: int, group: str, port: int,
+                                                  receiver: socket.socket, how: str) -> None:
+    """TokenRate and TokenBucketSize through join_leaf: a full bucket goes
+    out at once, the rest no faster than the rate (lower bound exact, the
+    upper one loose for a loaded machine)."""
+    import time
+    rate, bucket, size, count = 200_000, 10_000, 1_000, 40
+    with mpoint.socket(family) as s:
+        s.join_leaf((group, port), flags=mpoint.JL_BOTH, sqos=QOS(sending=FlowSpec(
+            token_rate=rate, token_bucket_size=bucket, max_sdu_size=size)))
+        payloads = [bytes([i]) * size for i in range(count)]
+        start = time.monotonic()
+        if how == "send":
+            for p in payloads:
+                s.send(p)
+        else:
+            assert s.send_batch(payloads) == count
+        took = time.monotonic() - start
+        floor = (count * size - bucket) / rate                     # 0.15 s
+        assert floor * 0.97 <= took < floor + 1.0
+        got = []
+        receiver.settimeout(1)
+        while len(got) < count:
+            got.append(receiver.recv(2048))
+        assert got == payloads
+        with pytest.raises(errors.WSAEMSGSIZE):
+            s.send(b"x" * (size + 1))
+
+
+def test_a_closed_sockets_qos_is_refused_and_stays_readable(family: int, group: str,
+                                                           port: int) -> None:
+    s = mpoint.socket(family)
+    qos = _controlled_load()
+    s.join_leaf((group, port), sqos=qos, flags=mpoint.JL_SENDER_ONLY)
+    s.close()
+    assert s.get_qos() == qos
+    with pytest.raises(errors.WSAENOTSOCK):
+        s.set_qos(QOS())

@@ -18,6 +18,7 @@ import mpoint
 from mpoint import (CF_ACCEPT, CF_DEFER, CF_REJECT, FD, JL_BOTH, JL_RECEIVER_ONLY,
                     JL_SENDER_ONLY, EventSet, Plane, RecvBatch, RootedSocket, errors)
 from mpoint import rooted
+from mpoint.qos import QOS, FlowSpec, ServiceType
 from support import LOOPBACK
 
 C_ROOT, C_LEAF = mpoint.WSA_FLAG_MULTIPOINT_C_ROOT, mpoint.WSA_FLAG_MULTIPOINT_C_LEAF
@@ -161,8 +162,11 @@ def test_join_arguments_are_checked_before_anything_happens() -> None:
             leaf.join_leaf(("239.1.2.3", 9))
         with pytest.raises(errors.WSAEFAULT, match="out of range"):
             leaf.join_leaf(("127.0.0.1", 70000))
-        with pytest.raises(errors.WSAEOPNOTSUPP):
+        with pytest.raises(errors.WSAEFAULT):                   # too small for a QOS
             leaf.join_leaf(("127.0.0.1", 9), sqos=b"")
+        with pytest.raises(errors.WSAEOPNOTSUPP, match="latency"):
+            leaf.join_leaf(("127.0.0.1", 9), sqos=QOS(sending=FlowSpec(
+                service_type=ServiceType.GUARANTEED, latency=10)))
         with pytest.raises(TypeError, match="bytearray"):
             leaf.join_leaf(("127.0.0.1", 9), callee_data=b"")    # type: ignore[arg-type]
         with pytest.raises(errors.WSAEINVAL):
@@ -187,6 +191,30 @@ def test_leaf_joins_with_caller_data_and_gets_callee_data(make_root: Callable[..
         assert peer.caller_data == SECRET and peer.phase == "joined"
         assert root.sock.leaves == [peer]
         assert peer.getpeername() == leaf.getsockname()
+
+
+@pytest.mark.parametrize("transport", ["multicast", "unicast"])
+def test_a_leafs_sqos_shapes_and_marks_its_data_socket(make_root: Callable[..., Root],
+                                                       family: int, transport: str) -> None:
+    """lpSQOS on a c_leaf's join: carried in the JOIN, applied to the data
+    socket that carries what the leaf sends (docs/qos.md)."""
+    root = make_root(transport=transport).admit(1)
+    qos = QOS(sending=FlowSpec(service_type=ServiceType.CONTROLLEDLOAD, token_rate=100_000,
+                               token_bucket_size=4_000, max_sdu_size=2_000))
+    with leaf_socket(family) as leaf:
+        leaf.join_leaf(root.address, sqos=qos, flags=JL_BOTH)
+        root.wait()
+        assert leaf.get_qos() == qos
+        data = leaf.data
+        assert data is not None and data.get_qos() == qos
+        level, opt = ((socket.IPPROTO_IP, socket.IP_TOS) if family == socket.AF_INET
+                      else (socket.IPPROTO_IPV6, getattr(socket, "IPV6_TCLASS", 67)))
+        if mpoint._core.qos_supported() & mpoint._core.QOS_DSCP and sys.platform != "win32":
+            assert data.getsockopt(level, opt) >> 2 == 24
+        with pytest.raises(errors.WSAEMSGSIZE):
+            leaf.send_data(b"x" * 2_001)
+        leaf.set_qos(QOS())
+        assert leaf.get_qos() == QOS()
 
 
 def test_the_wrong_secret_is_refused_and_the_leaf_may_retry(make_root: Callable[..., Root],
