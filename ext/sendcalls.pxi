@@ -2,8 +2,9 @@
 # (send.c).  Contract:
 #  - An unshaped socket's send/sendto/sendmsg stay socket.socket's own
 #    (ext/sockcalls.pxi); a shaped one's go through _shaped_call, which
-#    converts the data first (caller code may run), then holds the socket
-#    busy while it waits for tokens: with the GIL released, in slices of
+#    converts the data first (caller code may run); a datagram that
+#    conforms goes straight out, one that does not holds the socket busy
+#    while it waits for tokens (_shaped_wait): with the GIL released, in slices of
 #    _SHAPER_SLICE_NS, the signal handlers run between slices (Ctrl+C), a
 #    close from another thread ends the wait at the next slice
 #    (WSAENOTSOCK).  Blocking socket (timeout None): waits as long as the
