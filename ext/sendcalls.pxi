@@ -2,8 +2,9 @@
 # (send.c).  Contract:
 #  - An unshaped socket's send/sendto/sendmsg stay socket.socket's own
 #    (ext/sockcalls.pxi); a shaped one's go through _shaped_call, which
-#    converts the data first (caller code may run), then holds the socket
-#    busy while it waits for tokens: with the GIL released, in slices of
+#    converts the data first (caller code may run); a datagram that
+#    conforms goes straight out, one that does not holds the socket busy
+#    while it waits for tokens (_shaped_wait): with the GIL released, in slices of
 #    _SHAPER_SLICE_NS, the signal handlers run between slices (Ctrl+C), a
 #    close from another thread ends the wait at the next slice
 #    (WSAENOTSOCK).  Blocking socket (timeout None): waits as long as the
@@ -205,57 +206,78 @@ cdef int _pace(SocketState st, _wait_t *w, uint64_t wait_ns, str call) except -1
 cdef object _shaped_call(object self, SocketState st, object send, tuple args,
                          Py_ssize_t nbytes, str call):
     """send(self, *args) for a datagram of nbytes (args converted already)
-    once the socket's token bucket lets it pass; see the file's contract."""
-    cdef _wait_t w
+    once the socket's token bucket lets it pass; see the file's contract.
+    A datagram that conforms at once goes straight out (no caller code can
+    run between the debit and the send); one that must wait takes the
+    socket's busy count while it waits (_shaped_wait)."""
     cdef uint64_t wait
-    cdef bint debited = False
-    _too_big(st, nbytes, call, None)
-    timeout = self.gettimeout()
+    cdef bint debited = True
+    if mp_shaper_check(&st.shaper, <size_t>nbytes) != 0:
+        _too_big(st, nbytes, call, None)
+    if st.closing:
+        _fail("WSAENOTSOCK", call, "the socket is closed")
+    wait = mp_shaper_take(&st.shaper, <size_t>nbytes, mp_monotonic_ns())
+    if wait != 0:
+        debited = _shaped_wait(self, st, nbytes, wait, call)
+    try:
+        return send(self, *args)
+    except BaseException as exc:
+        if debited and st.shaped:
+            mp_shaper_refund(&st.shaper, <size_t>nbytes)
+        if isinstance(exc, BlockingIOError):
+            _rearm(st, MP_FD_WRITE)     # the kernel's would-block: Winsock's rule
+        raise
+
+
+cdef bint _shaped_wait(object self, SocketState st, Py_ssize_t nbytes, uint64_t wait,
+                       str call) except -1:
+    """The wait of a datagram that does not conform yet (wait ns, as the
+    shaper said): WSAEWOULDBLOCK (and FD_WRITE due) on a non-blocking
+    socket; else paced, the socket held busy, until the datagram is
+    debited (1) or the shaper was turned off meanwhile (0); WSAETIMEDOUT
+    after the socket's timeout, WSAENOTSOCK after a close."""
+    cdef _wait_t w
+    timeout = _std_gettimeout(self)
+    if timeout == 0:
+        _post_write_at(st, wait)
+        _fail("WSAEWOULDBLOCK", call,
+              f"the token bucket holds too few tokens for {nbytes} bytes; "
+              f"FD_WRITE in {wait / 1e6:.3f} ms")
     _wait_start(&w, timeout)
     st.busy += 1
     try:
-        while st.shaped:
-            if st.closing or _std_fileno(self) < 0:
-                _fail("WSAENOTSOCK", call, "the socket is closed")
-            wait = mp_shaper_take(&st.shaper, <size_t>nbytes, mp_monotonic_ns())
-            if wait == 0:
-                debited = True
-                break
+        while True:
             if wait == UINT64_MAX:          # the shaper was set anew meanwhile
                 _too_big(st, nbytes, call, None)
-            if timeout == 0:
-                _post_write_at(st, wait)
-                _fail("WSAEWOULDBLOCK", call,
-                      f"the token bucket holds too few tokens for {nbytes} bytes; "
-                      f"FD_WRITE in {wait / 1e6:.3f} ms")
             if _pace(st, &w, wait, call):
                 _fail("WSAETIMEDOUT", call, "timed out waiting for the token bucket")
-        try:
-            return send(self, *args)
-        except BaseException as exc:
-            if debited and st.shaped:
-                mp_shaper_refund(&st.shaper, <size_t>nbytes)
-            if isinstance(exc, BlockingIOError):
-                _rearm(st, MP_FD_WRITE)     # the kernel's would-block: Winsock's rule
-            raise
+            if not st.shaped:
+                return 0
+            wait = mp_shaper_take(&st.shaper, <size_t>nbytes, mp_monotonic_ns())
+            if wait == 0:
+                return 1
     finally:
         _release(st)
 
 
-cdef Py_ssize_t _nbytes(object view) except -1:
-    return view.nbytes
-
-
 cdef object _shaped_send(object self, SocketState st, object data, object flags):
-    view = memoryview(data)
-    if st.dest is None:
-        return _shaped_call(self, st, _std_send, (view, flags), _nbytes(view), "send")
-    return _shaped_call(self, st, _std_sendto, (view, flags, st.dest), _nbytes(view), "send")
+    cdef Py_buffer view
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)       # its size, and held: no resize
+    try:
+        if st.dest is None:
+            return _shaped_call(self, st, _std_send, (data, flags), view.len, "send")
+        return _shaped_call(self, st, _std_sendto, (data, flags, st.dest), view.len, "send")
+    finally:
+        PyBuffer_Release(&view)
 
 
 cdef object _shaped_sendto(object self, SocketState st, object data, tuple args):
-    view = memoryview(data)
-    return _shaped_call(self, st, _std_sendto, (view,) + args, _nbytes(view), "sendto")
+    cdef Py_buffer view
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        return _shaped_call(self, st, _std_sendto, (data,) + args, view.len, "sendto")
+    finally:
+        PyBuffer_Release(&view)
 
 
 cdef object _shaped_sendmsg(object self, SocketState st, tuple args):
@@ -266,7 +288,7 @@ cdef object _shaped_sendmsg(object self, SocketState st, tuple args):
         raise TypeError("sendmsg() takes at least 1 argument (0 given)")
     views = [memoryview(b) for b in args[0]]
     for v in views:
-        total += _nbytes(v)
+        total += v.nbytes
     return _shaped_call(self, st, _std_sendmsg, (views,) + args[1:], total, "sendmsg")
 
 

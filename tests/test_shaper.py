@@ -14,8 +14,10 @@ token_rate, generous for a loaded 2-core machine.
 """
 from __future__ import annotations
 
+import os
 import signal
 import socket
+import sys
 import threading
 import time
 from typing import Iterator, List, Tuple
@@ -370,6 +372,37 @@ def test_keyboard_interrupt_propagates(pair: Pair, alarm: None) -> None:
     signal.setitimer(signal.ITIMER_REAL, 0.1)
     with pytest.raises(KeyboardInterrupt):
         tx.send(b"k" * SIZE)
+
+
+@pytest.mark.parametrize("how", ["send", "send_batch"])
+def test_ctrl_c_from_another_thread_ends_a_paced_send(pair: Pair, group: str, port: int,
+                                                      how: str) -> None:
+    """Ctrl+C as Windows delivers it too (no SIGALRM there): the signal
+    arrives while the wait sleeps without the GIL, and the wait's next
+    slice raises KeyboardInterrupt."""
+    import _thread
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("KeyboardInterrupt goes to the main thread")
+    _, tx = pair
+    _core.sock_set_shaper(tx, 100, SIZE)
+    tx.send(b"k" * SIZE)
+    timer = threading.Timer(0.1, _thread.interrupt_main)
+    timer.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            if how == "send":
+                tx.send(b"k" * SIZE)
+            else:
+                tx.send_batch([b"k" * SIZE] * 2, (group, port))
+    finally:
+        timer.join()
+    assert time.perf_counter() - start < 0.5
+    fd = tx.fileno()
+    tx.close()                    # nothing still holds it busy: closed at once, not deferred
+    if sys.platform != "win32":
+        with pytest.raises(OSError):
+            os.fstat(fd)
 
 
 @pytest.mark.parametrize("how", ["send", "send_batch"])

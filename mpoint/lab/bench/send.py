@@ -18,6 +18,9 @@ Rows (64- and 1,400-byte payloads):
   mpoint send_batch shaped  the same with a token bucket far above what is
                             reached (4 GB/s into a 4 GB bucket): its cost
   stdlib sendto loop        socket.sendto per datagram
+  mpoint send loop          MultipointSocket.send per datagram (JL_BOTH-style
+                            default destination: the connected group), and
+                            the same shaped far above what is reached
   asyncio sendto            DatagramTransport.sendto per datagram
   uvloop sendto             the same on uvloop's loop (skipped if absent)
 Each row is the best of --repeat rounds (cases interleaved per round).
@@ -55,11 +58,13 @@ C_REF = "C sendmmsg"
 MP_BATCH = "mpoint send_batch"
 MP_SHAPED = "mpoint send_batch, shaped (not reached)"
 STD = "stdlib sendto loop"
+MP_SEND = "mpoint send loop"
+MP_SEND_SHAPED = "mpoint send loop, shaped (not reached)"
 ASYNCIO = "asyncio DatagramTransport.sendto"
 UVLOOP = "uvloop DatagramTransport.sendto"
 ROWS: Tuple[Tuple[str, Optional[str]], ...] = (
-    (C_REF, None), (MP_BATCH, C_REF), (MP_SHAPED, MP_BATCH), (STD, C_REF), (ASYNCIO, C_REF),
-    (UVLOOP, C_REF))
+    (C_REF, None), (MP_BATCH, C_REF), (MP_SHAPED, MP_BATCH), (STD, C_REF), (MP_SEND, STD),
+    (MP_SEND_SHAPED, MP_SEND), (ASYNCIO, C_REF), (UVLOOP, C_REF))
 
 Run = Tuple[int, int]          # (datagrams sent, elapsed ns)
 
@@ -116,6 +121,26 @@ def std_sendto(size: int, seconds: float) -> Run:
             while now < end:
                 for _ in range(BATCH):
                     sendto(payload, dest)
+                sent += BATCH
+                now = time.perf_counter_ns()
+    return sent, now - start
+
+
+def mp_send(size: int, seconds: float, shaped: bool = False) -> Run:
+    with _sender() as s:
+        s.connect((GROUP, PORT))
+        if shaped:
+            _core.sock_set_shaper(s, SHAPER_MAX, SHAPER_MAX)
+        payload = b"s" * size
+        send = s.send
+        sent = 0
+        with NoGC():
+            start = time.perf_counter_ns()
+            end = start + int(seconds * 1e9)
+            now = start
+            while now < end:
+                for _ in range(BATCH):
+                    send(payload)
                 sent += BATCH
                 now = time.perf_counter_ns()
     return sent, now - start
@@ -203,7 +228,9 @@ def measure(repeat: int, quick: bool, fresh: Callable[[], object]) -> Dict[str, 
     cases: List[Tuple[str, Callable[[int, float], Run]]] = [
         (C_REF, c_sendmmsg), (MP_BATCH, mp_send_batch),
         (MP_SHAPED, lambda size, secs: mp_send_batch(size, secs, True)),
-        (STD, std_sendto), (ASYNCIO, asyncio_sendto)]
+        (STD, std_sendto), (MP_SEND, mp_send),
+        (MP_SEND_SHAPED, lambda size, secs: mp_send(size, secs, True)),
+        (ASYNCIO, asyncio_sendto)]
     skipped: Dict[str, str] = {}
     if _uvloop() is None:
         skipped[UVLOOP] = "uvloop is not installed"
