@@ -53,7 +53,7 @@ def _check_marks(p: QosPlan, call: str) -> None:
         raise from_code("WSAEOPNOTSUPP", call,
                         f"service_type asks for DSCP {p.dscp}, which this system cannot mark "
                         "(Windows: qWAVE, qwave.dll, is not available)")
-    if p.priority is not None and not have & _core.QOS_PRIORITY:
+    if p.priority and not have & _core.QOS_PRIORITY:
         raise from_code("WSAEOPNOTSUPP", call, "service_type: no socket priority on this system")
     if p.pacing_rate is not None and not have & _core.QOS_PACING:
         raise from_code("WSAEOPNOTSUPP", call, "token_rate: no kernel pacing on this system")

@@ -11,13 +11,16 @@ from typing import Iterator, Optional
 import pytest
 
 import mpoint
-from mpoint import errors
+from mpoint import _core, errors, qos_apply
 from mpoint.qos import QOS, FlowSpec, ServiceType
 
 LINUX = sys.platform.startswith("linux")
 needs_recvmsg = pytest.mark.skipif(not hasattr(socket.socket, "recvmsg"),
                                    reason="no recvmsg here (Windows): the mark is not readable")
 needs_linux = pytest.mark.skipif(not LINUX, reason="socket priority and pacing are Linux's")
+MARKS = bool(_core.qos_supported() & _core.QOS_DSCP)
+needs_marks = pytest.mark.skipif(not MARKS, reason="this system cannot mark DSCP (Windows "
+                                 "without qWAVE, as under Wine, whose qwave.dll is a stub)")
 
 SO_MAX_PACING_RATE = 47          # asm-generic/socket.h
 IPV6_TCLASS = getattr(socket, "IPV6_TCLASS", 67)
@@ -29,7 +32,16 @@ def _controlled_load(**kw: int) -> QOS:
     return QOS(sending=FlowSpec(service_type=ServiceType.CONTROLLEDLOAD, **kw))
 
 
+def _shaped() -> QOS:
+    """A QOS every system applies: a token bucket, no service type to mark."""
+    return QOS(sending=FlowSpec(token_rate=10_000_000, token_bucket_size=100_000))
+
+
 def _tos(sock: socket.socket) -> int:
+    """The socket's DS field (0 where the system marks through other means:
+    Windows ignores IP_TOS, and Wine refuses to read it)."""
+    if sys.platform == "win32":
+        return 0
     if sock.family == socket.AF_INET:
         return sock.getsockopt(socket.IPPROTO_IP, socket.IP_TOS)
     return sock.getsockopt(socket.IPPROTO_IPV6, IPV6_TCLASS)
@@ -59,6 +71,7 @@ def _mark_seen(r: socket.socket) -> Optional[int]:
 
 
 @needs_recvmsg
+@needs_marks
 @pytest.mark.parametrize("flags", [mpoint.JL_SENDER_ONLY, mpoint.JL_BOTH])
 def test_a_receiver_sees_the_service_types_dscp(family: int, group: str, port: int,
                                                  receiver: socket.socket, flags: int) -> None:
@@ -102,6 +115,7 @@ def test_each_role_ignores_the_other_directions_flowspec(family: int, group: str
         s.join_leaf((group, port), sqos=QOS(receiving=promise), flags=mpoint.JL_RECEIVER_ONLY)
 
 
+@needs_marks
 def test_gqos_is_accepted_and_ignored(family: int, group: str, port: int) -> None:
     """mpoint creates no socket groups, so lpGQOS has nothing to apply to."""
     with mpoint.socket(family) as s:
@@ -112,7 +126,7 @@ def test_gqos_is_accepted_and_ignored(family: int, group: str, port: int) -> Non
 
 
 def test_the_structures_bytes_are_accepted(family: int, group: str, port: int) -> None:
-    qos = _controlled_load()
+    qos = _shaped()
     with mpoint.socket(family) as s:
         s.join_leaf((group, port), sqos=qos.to_bytes(), flags=mpoint.JL_SENDER_ONLY)
         assert s.get_qos() == qos
@@ -125,11 +139,13 @@ def test_the_structures_bytes_are_accepted(family: int, group: str, port: int) -
 def test_a_failed_join_takes_its_qos_back(family: int, group: str, port: int) -> None:
     with mpoint.socket(family) as s:
         with pytest.raises(errors.WSAEADDRNOTAVAIL):
-            s.join_leaf((group, port), sqos=_controlled_load(), flags=mpoint.JL_BOTH,
-                        interface="nosuch0")
+            s.join_leaf((group, port), sqos=_controlled_load() if MARKS else _shaped(),
+                        flags=mpoint.JL_BOTH, interface="nosuch0")
         assert _tos(s) == 0 and s.get_qos() == QOS() and s.joined is None
+        assert _core.sock_shaper(s) is None
 
 
+@needs_marks
 def test_set_qos_and_get_qos_round_trip(family: int, group: str, port: int) -> None:
     with mpoint.socket(family) as s:
         assert s.get_qos() == QOS()
@@ -152,11 +168,11 @@ def test_set_qos_reports_fd_qos_once_per_change(family: int, group: str, port: i
         s.join_leaf((group, port), flags=mpoint.JL_SENDER_ONLY)
         evset.register(s, mpoint.FD_QOS)
         assert evset.wait(0) == []
-        s.set_qos(_controlled_load())
+        s.set_qos(_shaped())
         [ne] = evset.wait(0.5)
         assert ne.sock is s and ne.events == mpoint.FD_QOS and dict(ne.errors) == {
             mpoint.FD_QOS: 0}
-        s.set_qos(_controlled_load())                  # the same: nothing changed
+        s.set_qos(_shaped())                           # the same: nothing changed
         assert evset.wait(0) == []
         evset.unregister(s)
 
@@ -199,6 +215,7 @@ def test_the_sending_flowspec_shapes_what_is_sent(family: int, group: str, port:
     with mpoint.socket(family) as s:
         s.join_leaf((group, port), flags=mpoint.JL_BOTH, sqos=QOS(sending=FlowSpec(
             token_rate=rate, token_bucket_size=bucket, max_sdu_size=size)))
+        assert _core.sock_shaper(s) == (rate, bucket, 0, 0, size)
         payloads = [bytes([i]) * size for i in range(count)]
         start = time.monotonic()
         if how == "send":
@@ -221,9 +238,24 @@ def test_the_sending_flowspec_shapes_what_is_sent(family: int, group: str, port:
 def test_a_closed_sockets_qos_is_refused_and_stays_readable(family: int, group: str,
                                                            port: int) -> None:
     s = mpoint.socket(family)
-    qos = _controlled_load()
+    qos = _shaped()
     s.join_leaf((group, port), sqos=qos, flags=mpoint.JL_SENDER_ONLY)
     s.close()
     assert s.get_qos() == qos
     with pytest.raises(errors.WSAENOTSOCK):
         s.set_qos(QOS())
+
+
+def test_where_nothing_can_mark_a_service_type_is_refused_and_changes_nothing(
+        family: int, group: str, port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows without qWAVE (decided in portable code, so every platform
+    tests it): a non-zero DSCP cannot be honoured; best effort needs none."""
+    monkeypatch.setattr(qos_apply, "_SUPPORTED", _core.qos_supported() & ~_core.QOS_DSCP)
+    with mpoint.socket(family) as s:
+        with pytest.raises(errors.WSAEOPNOTSUPP, match="service_type.*qWAVE"):
+            s.join_leaf((group, port), sqos=_controlled_load(token_rate=1_000_000),
+                        flags=mpoint.JL_SENDER_ONLY)
+        assert s.joined is None and _core.sock_shaper(s) is None
+        s.join_leaf((group, port), flags=mpoint.JL_SENDER_ONLY, sqos=QOS(
+            sending=FlowSpec(service_type=ServiceType.BESTEFFORT, token_rate=1_000_000)))
+        assert s.get_qos().sending.service_type == ServiceType.BESTEFFORT
