@@ -19,9 +19,17 @@ PUBLIC = {
     "EventSet", "NetworkEvents", "FD", "FD_READ", "FD_WRITE", "FD_OOB", "FD_ACCEPT", "FD_CONNECT",
     "FD_CLOSE", "FD_QOS", "FD_GROUP_QOS", "FD_ROUTING_INTERFACE_CHANGE", "FD_ADDRESS_LIST_CHANGE",
     "RecvBatch", "Datagram",
+    # issue 16's public contract: these names
+    "FlowSpec", "QOS", "ServiceType", "QOS_NOT_SPECIFIED", "POSITIVE_INFINITY_RATE",
+    "SERVICETYPE_NOTRAFFIC", "SERVICETYPE_BESTEFFORT", "SERVICETYPE_CONTROLLEDLOAD",
+    "SERVICETYPE_GUARANTEED", "SERVICETYPE_NETWORK_UNAVAILABLE",
+    "SERVICETYPE_GENERAL_INFORMATION", "SERVICETYPE_NOCHANGE", "SERVICETYPE_NONCONFORMING",
+    "SERVICETYPE_NETWORK_CONTROL", "SERVICETYPE_QUALITATIVE", "SERVICE_NO_TRAFFIC_CONTROL",
+    "SERVICE_NO_QOS_SIGNALING",
 }
 SOCKET_API = {"join_leaf", "multipoint_loopback", "multicast_scope", "multipoint_flags",
-              "control_plane", "data_plane", "joined", "join_flags", "join_method", "send", "recv_batch"}
+              "control_plane", "data_plane", "joined", "join_flags", "join_method", "send", "recv_batch",
+              "send_batch", "set_qos", "get_qos"}
 CORE_API = {"socket_open", "interface_index", "sock_join_leaf", "get_loopback", "set_loopback",
             "get_scope", "set_scope", "event_backends", "enable_metadata", "recv_batch",
             "sock_recv", "sock_send", "sock_bind",
