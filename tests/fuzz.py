@@ -4,7 +4,10 @@
 
 Each parser gets N random cases (default 2,000; .ci/run runs it under
 ASan/UBSan): join arguments, group lists, interfaces, batch sizes, socket
-arguments, event-set calls, receive timeouts and rooted sessions (join_leaf
+arguments, event-set calls, receive timeouts, QoS structures and their
+application (FlowSpec/QOS, from_bytes, the plan, join_leaf(sqos=...),
+set_qos), batch send (payload lists, addresses, shaper settings) and rooted
+sessions (join_leaf
 of a c_leaf against a live root and of a root inviting a live leaf,
 configure_session, accept(condition) with conditions that raise, return
 junk or close the root).  Arguments are drawn from
@@ -218,6 +221,124 @@ class Fuzzer:
                         self.rng.choice([None, None, object()]),
                         self.rng.choice([None, None, object()])]
             sock.join_leaf(name, *args, **kwargs)
+        finally:
+            sock.close()
+            self.tidy()
+
+    def qos_value(self) -> Any:
+        """A QoS field: valid, boundary, or junk."""
+        return self.rng.choice([0, 1, 1400, 65535, 10**6, 0xFFFFFFFE, 0xFFFFFFFF, 2**32, -1,
+                                True, None, 1.5, "1", self.rng.randrange(0, 2**32),
+                                self.rng.randrange(0, 20)])
+
+    def flowspec(self) -> Any:
+        mp = self.mp
+        fields = ["token_rate", "token_bucket_size", "peak_bandwidth", "latency",
+                  "delay_variation", "service_type", "max_sdu_size", "minimum_policed_size"]
+        kwargs = {f: self.qos_value() for f in fields if self.rng.random() < 0.4}
+        if self.rng.random() < 0.5:
+            kwargs["service_type"] = self.rng.choice(list(mp.ServiceType)) | self.rng.choice(
+                [0, 0, mp.SERVICE_NO_TRAFFIC_CONTROL, mp.SERVICE_NO_QOS_SIGNALING, 0x100])
+        return mp.FlowSpec(**kwargs)
+
+    def qos_request(self) -> Any:
+        """A QOS, its bytes (whole, cut short, or garbage), or junk."""
+        mp = self.mp
+        r = self.rng.random()
+        if r < 0.1:
+            return self.rng.choice([object(), 0, "qos", {}, bytearray(self.rng.randrange(100))])
+        try:
+            q = mp.QOS(self.flowspec() if self.rng.random() < 0.7 else None,
+                       self.flowspec() if self.rng.random() < 0.4 else None,
+                       self.rng.choice([b"", b"", b"\x01" * self.rng.randrange(1, 40)]))
+        except (ValueError, TypeError):
+            q = mp.QOS()
+        if r < 0.5:
+            return q
+        raw = bytearray(q.to_bytes(self.rng.choice([4, 8])))
+        if self.rng.random() < 0.5:
+            raw = raw[:self.rng.randrange(len(raw) + 1)]
+        if self.rng.random() < 0.3 and raw:
+            raw[self.rng.randrange(len(raw))] = self.rng.randrange(256)
+        return self.rng.choice([bytes(raw), raw, memoryview(bytes(raw))])
+
+    def qos(self) -> None:
+        """FlowSpec / QOS construction and from_bytes, the plan, and
+        join_leaf(sqos=, gqos=) and set_qos on live sockets (hostile ports
+        and flags may close the socket during the join's conversions)."""
+        mp = self.mp
+        from mpoint import qos as qos_mod, qos_plan
+        k = self.rng.randrange(4)
+        if k == 0:
+            data = bytes(self.rng.randrange(256) for _ in range(self.rng.randrange(120)))
+            qos_mod.QOS.from_bytes(data, self.rng.choice([4, 8, 8]))
+            return
+        if k == 1:
+            qos_plan.plan(self.qos_request(), self.rng.choice([1, 2, 4, 3, 0, -1]),
+                          self.rng.choice(["linux", "darwin", "win32", "freebsd", sys.platform]))
+            return
+        family = self.rng.choice(self.families)
+        sock = mp.socket(family)
+        try:
+            if k == 2:
+                sock.join_leaf((self.group(family), self.maybe_hostile(PORT, sock)),
+                               sqos=self.qos_request() if self.rng.random() < 0.8 else None,
+                               gqos=self.qos_request() if self.rng.random() < 0.3 else None,
+                               flags=self.maybe_hostile(self.rng.choice([1, 2, 4]), sock))
+            else:
+                if self.rng.random() < 0.5:
+                    sock.join_leaf((self.group(family), PORT), flags=self.rng.choice([1, 4]))
+                if self.rng.random() < 0.2:
+                    sock.close()
+                sock.set_qos(self.qos_request())
+                sock.get_qos()
+        finally:
+            sock.close()
+            self.tidy()
+
+    def send_batch(self) -> None:
+        """send_batch with payload lists of every kind (hostile iterables and
+        buffers among them), addresses, and shaper settings; a non-blocking
+        socket so that a shaped send never waits."""
+        mp = self.mp
+        family = self.rng.choice(self.families)
+        sock = mp.socket(family)
+        try:
+            group = "239.9.9.9" if family == socket.AF_INET else "ff15::9:9"
+            if self.rng.random() < 0.5:
+                sock.join_leaf((group, PORT), flags=self.rng.choice([1, 4]))
+            sock.setblocking(False)
+            if self.rng.random() < 0.3:
+                mp._core.sock_set_shaper(sock, *[self.maybe_hostile(self.rng.choice(
+                    [0, 1, 1000, 10**6, 2**32, -1, None]), sock) for _ in range(5)])
+            elif self.rng.random() < 0.4:       # a valid bucket, often run dry
+                rate = self.rng.choice([1, 1000, 10**6, 10**9])
+                mp._core.sock_set_shaper(sock, rate, self.rng.choice([70000, 10**6]),
+                                         self.rng.choice([0, rate, 2 * rate]), 0, 0)
+
+            def payload() -> Any:
+                n = self.rng.choice([0, 1, 64, 1400, 1400, 65507, 65508, 70000])
+                if self.rng.random() < 0.97:
+                    return self.rng.choice([b"x" * n, bytearray(n), memoryview(b"y" * n),
+                                            array.array("i", [1] * (n // 4))])
+                return self.rng.choice(["text", 5, None])
+
+            payloads: Any = [payload() for _ in range(self.rng.randrange(0, 12))]
+            r = self.rng.random()
+            if r < 0.1:
+                payloads = iter(payloads)
+            elif r < 0.2:
+                def closing() -> Any:
+                    yield b"first"
+                    sock.close()
+                    yield b"second"
+                payloads = closing()
+            elif r < 0.25:
+                payloads = self.rng.choice([None, 3, b"flat", object()])
+            address: Any = self.rng.choice([None, (group, PORT), (group, self.integer()),
+                                            ("bad", PORT), (group,), "x",
+                                            (group, self.maybe_hostile(PORT, sock))])
+            sock.send_batch(payloads, address)
         finally:
             sock.close()
             self.tidy()
@@ -607,7 +728,7 @@ def main() -> int:
     rng = random.Random(seed)
     fuzzer = Fuzzer(rng)
     parsers = ["join_args", "socket_args", "group_list", "interfaces", "batch_sizes",
-               "event_set", "receive_timeouts", "rooted"]
+               "event_set", "receive_timeouts", "rooted", "qos", "send_batch"]
     if args.only:
         parsers = [p for p in parsers if p in args.only.split(",")]
     print(f"fuzz: seed {seed}, {args.cases} cases per parser: {', '.join(parsers)}", flush=True)
