@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import socket
 import sys
 from typing import Dict, Iterator, Optional
@@ -91,8 +92,12 @@ def pytest_configure(config: pytest.Config) -> None:
         support.SAFE_SCOPE = 0
         _NETWORK = Network(None, _ipv6_loopback())
         return
+    # MPOINT_PRIVILEGED_NETNS=1 (the router stage, .ci/router/test): as root, a plain
+    # network namespace that keeps root's capabilities, as the benchmarks use; FRR's
+    # daemons (tests/test_router.py, where the kernel routes multicast) need setgroups(2).
+    privileged = os.environ.get("MPOINT_PRIVILEGED_NETNS") == "1"
     try:
-        namespace = _netns.require_isolation(many_groups=True)
+        namespace = _netns.require_isolation(many_groups=True, privileged=privileged)
     except _netns.IsolationError as exc:
         _REASON = f"no private network namespace: {exc}"
         return

@@ -1,11 +1,14 @@
 """What the router tests run inside the lab's hosts.  Not imported by the tests:
-its source is sent to a mpoint.lab.topology.Worker (``worker.call(AGENTS)``), whose
-globals already hold mpoint, socket and time.  Every loop is bounded in count
+its source is sent to a mpoint.lab.topology.Worker (``worker.call(AGENTS)``) and runs
+in that worker's globals.  Every loop is bounded in count
 and time.  Payloads: mpoint's sequence header (b"mpSQ" + 64-bit number,
 mpoint.groupset.sequence_header) and the send time (a big-endian double)."""
+import socket
 import struct
 import threading
+import time
 
+import mpoint
 from mpoint.groupset import sequence_header
 
 SOCKS = {}       # name -> socket
@@ -13,11 +16,11 @@ SENDERS = {}     # name -> (thread, stop event, state)
 
 
 def _family(group):
-    return socket.AF_INET6 if ":" in group else socket.AF_INET  # noqa: F821
+    return socket.AF_INET6 if ":" in group else socket.AF_INET
 
 
 def payload(seq):
-    return sequence_header(seq) + struct.pack("!d", time.time())  # noqa: F821
+    return sequence_header(seq) + struct.pack("!d", time.time())
 
 
 def decode(data):
@@ -30,10 +33,10 @@ def sender_start(name, targets, period=0.005, scope=8, rounds=4000, flags=None, 
     """Sends to every (group, port) in ``targets`` each ``period`` s, up to ``rounds``
     rounds or sender_stop(); one JL_SENDER_ONLY socket (or ``flags``) per group;
     sequence numbers from ``base``."""
-    flags = mpoint.JL_SENDER_ONLY if flags is None else flags  # noqa: F821
+    flags = mpoint.JL_SENDER_ONLY if flags is None else flags
     socks = []
     for group, port in targets:
-        s = mpoint.socket(_family(group)).join_leaf((group, port), flags=flags)  # noqa: F821
+        s = mpoint.socket(_family(group)).join_leaf((group, port), flags=flags)
         s.multicast_scope = scope
         socks.append((group, s))
     stop = threading.Event()
@@ -46,7 +49,7 @@ def sender_start(name, targets, period=0.005, scope=8, rounds=4000, flags=None, 
             for group, s in socks:
                 s.send(payload(base + seq))
                 state["sent"][group] += 1
-            now = time.time()  # noqa: F821
+            now = time.time()
             state["first"] = state["first"] or now
             state["last"] = now
             stop.wait(period)
@@ -72,22 +75,22 @@ def send_rounds(groups, port, rounds, scope=8, pause=0.001, burst=100):
     (kernel backlog queues hold 1,000 frames); returns how many were sent."""
     family = _family(groups[0])
     sent = 0
-    with mpoint.socket(family) as s:  # noqa: F821
+    with mpoint.socket(family) as s:
         s.multicast_scope = scope
         for seq in range(rounds):
             for group in groups:
                 s.sendto(payload(seq), (group, port))
                 sent += 1
                 if sent % burst == 0:
-                    time.sleep(pause)  # noqa: F821
+                    time.sleep(pause)
     return sent
 
 
 def receiver_open(name, group, port, source=None, flags=None):
     """Joins; returns the wall-clock time just before join_leaf."""
-    flags = mpoint.JL_RECEIVER_ONLY if flags is None else flags  # noqa: F821
-    s = mpoint.socket(_family(group))  # noqa: F821
-    t = time.time()  # noqa: F821
+    flags = mpoint.JL_RECEIVER_ONLY if flags is None else flags
+    s = mpoint.socket(_family(group))
+    t = time.time()
     s.join_leaf((group, port), flags=flags, source=source)
     SOCKS[name] = s
     return t
@@ -102,16 +105,16 @@ def receive(name, first_timeout=3.0, idle=0.3, most=100000, until=None):
     timeout = first_timeout
     for _ in range(most):
         if until is not None:
-            timeout = max(0.001, until - time.time())  # noqa: F821
+            timeout = max(0.001, until - time.time())
         s.settimeout(timeout)
         try:
             data = s.recv(2048)
         except OSError:               # socket.timeout
-            if until is None or time.time() >= until:  # noqa: F821
+            if until is None or time.time() >= until:
                 break
             continue
         seq, sent = decode(data)
-        out.append((seq, sent, time.time()))  # noqa: F821
+        out.append((seq, sent, time.time()))
         if until is None:
             timeout = idle
     return out
@@ -120,7 +123,7 @@ def receive(name, first_timeout=3.0, idle=0.3, most=100000, until=None):
 def close(name):
     """Closes (the spec's leave); returns the wall-clock time just before."""
     s = SOCKS.pop(name)
-    t = time.time()  # noqa: F821
+    t = time.time()
     s.close()
     return t
 
@@ -138,10 +141,10 @@ def groupset_start(port, members, expected_total, timeout):
     stop = threading.Event()
 
     def run():
-        batch = mpoint.RecvBatch(256, 64)  # noqa: F821
-        deadline = time.time() + timeout  # noqa: F821
+        batch = mpoint.RecvBatch(256, 64)
+        deadline = time.time() + timeout
         total = 0
-        while time.time() < deadline and not stop.is_set():  # noqa: F821
+        while time.time() < deadline and not stop.is_set():
             total += gs.recv_batch(batch, 0.1)
             if total >= expected_total:
                 for _ in range(1000):

@@ -16,10 +16,9 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import os
-import socket
 import sys
 import time
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -334,3 +333,80 @@ def test_groupset_of_1000_groups_through_the_router(lab: Topology, hosts: Dict[s
     assert not wrong, f"{len(wrong)} groups off, e.g. {sorted(wrong.items())[:3]}"
     print(f"{fam}: {GROUPS} groups learned by the bridge in {learned_s:.2f} s; "
           f"{GROUPS * ROUNDS} datagrams, every group exact")
+
+
+# -- the lab itself ---------------------------------------------------------------------
+
+_INTERRUPTED = """
+import json, sys, time
+from mpoint.lab.topology import Topology
+with Topology("mpi", ipv4=False) as lab:
+    worker = lab.worker("rx1")
+    capture = lab.capture("rx2")
+    print(json.dumps({"pids": lab._lab_pids(), "holder": lab._holder_pid, "dir": lab._dir}),
+          flush=True)
+    time.sleep(60)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_interrupted_lab_leaves_no_process_behind(lab: Topology, how: str) -> None:
+    import json
+    import signal
+    import subprocess
+    proc = subprocess.Popen([sys.executable, "-c", _INTERRUPTED], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read() if proc.stderr else ""
+        state = json.loads(line)
+        pids = state["pids"] + [state["holder"]]
+        assert len(pids) >= 3 and all(_alive(p) for p in pids)   # worker, capture, holder
+        proc.send_signal(getattr(signal, how))
+        proc.wait(20.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5.0)
+    deadline = time.monotonic() + 5.0
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [p for p in pids if _alive(p)] == []
+    if how == "SIGTERM":
+        assert not os.path.exists(state["dir"])
+    else:                                   # nothing can clean up after SIGKILL but us
+        import shutil
+        shutil.rmtree(state["dir"], ignore_errors=True)
+
+
+def test_lab_command_up_status_down(lab: Topology) -> None:
+    import subprocess
+
+    def lab_cmd(*args: str) -> "subprocess.CompletedProcess[str]":
+        return subprocess.run([sys.executable, "-m", "mpoint", "lab", *args, "--prefix",
+                               "mptc"], capture_output=True, text=True, timeout=60)
+
+    up = lab_cmd("up", "--family", "ipv6")
+    try:
+        assert up.returncode == 0, up.stderr
+        assert up.stdout.count("enter: ") == 5 and "ip netns exec mptc-rx1" in up.stdout
+        again = lab_cmd("up")
+        assert again.returncode == 1 and "is up already" in again.stderr
+        status = lab_cmd("status")
+        assert status.returncode == 0 and status.stdout.count(" up ") == 5, status.stdout
+        holder = topology.Topology.load("mptc")._holder_pid
+    finally:
+        down = lab_cmd("down")
+    assert down.returncode == 0, down.stderr
+    assert holder is None or not _alive(holder)
+    gone = lab_cmd("status")
+    assert gone.returncode == 1 and "no lab 'mptc' is up" in gone.stderr

@@ -48,7 +48,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, Dict, IO, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 __all__ = ["LabError", "Host", "Topology", "Worker", "HOSTS", "missing_tools", "state_dir"]
 
@@ -150,8 +150,10 @@ def _has_cap_sys_admin() -> bool:
 
 
 def _initial_user_namespace() -> bool:
+    """Only the initial user namespace maps every id onto itself."""
     try:
-        return os.readlink("/proc/self/ns/user") == os.readlink("/proc/1/ns/user")
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() == ["0", "0", "4294967295"]
     except OSError:
         return False
 
@@ -396,15 +398,21 @@ class Topology:
                            ".ci/router/install installs them)")
         if not sys.platform.startswith("linux"):
             raise LabError("cannot build the router lab: network namespaces exist only on Linux")
+        if self.persistent:
+            record = os.path.join(state_dir(self.prefix), "lab.json")
+            if os.path.exists(record):
+                raise LabError(f"cannot build: a lab {self.prefix!r} is up already "
+                               f"({record}); take it down first")
+            if os.geteuid() == 0 and _initial_user_namespace() and any(
+                    os.path.exists(f"/run/netns/{h.netns}") for h in self.hosts.values()):
+                raise LabError(f"cannot build: namespaces {self.prefix}-* exist already "
+                               "(ip netns list); choose another --prefix")
         self._install_handlers()
         t0 = time.monotonic()
         try:
             self._dir = state_dir(self.prefix) if self.persistent else \
                 tempfile.mkdtemp(prefix=f"mpoint-lab-{self.prefix}-")
             if self.persistent:
-                if os.path.exists(os.path.join(self._dir, "lab.json")):
-                    raise LabError(f"cannot build: a lab {self.prefix!r} is up already "
-                                   f"({self._dir}); take it down first")
                 os.makedirs(self._dir, exist_ok=True)
             self._choose_namespace_owner()
             self._build_links()
@@ -518,9 +526,9 @@ class Topology:
         self.run("tx", ["ip", "route", "add", "default", "via", ADDR4["rtr-b"]])
         self.run("tx", ["ip", "-6", "route", "add", "default", "via", ADDR6["rtr-b"]])
         # Bounded wait: every link up with its carrier (operstate UP) in every host.
-        links = {"rx1": ["eth0"], "rx2": ["eth0"], "tx": ["eth0"], "rtr": ["eth-a", "eth-b"],
-                 "swa": ["br0", "p-rx1", "p-rx2", "p-rtr"]}
-        for name, ifnames in links.items():
+        carriers = {"rx1": ["eth0"], "rx2": ["eth0"], "tx": ["eth0"], "rtr": ["eth-a", "eth-b"],
+                    "swa": ["br0", "p-rx1", "p-rx2", "p-rtr"]}
+        for name, ifnames in carriers.items():
             for ifname in ifnames:
                 self._wait(lambda: "state UP" in self.run(
                     name, ["ip", "-o", "link", "show", "dev", ifname]).stdout,
@@ -563,6 +571,16 @@ class Topology:
 
     def _start_frr(self) -> None:
         assert self._dir is not None
+        try:
+            with open("/proc/self/setgroups") as f:
+                denied = f.read().strip() == "deny"
+        except OSError:
+            denied = False
+        if denied:
+            raise LabError("cannot build: FRR's daemons call setgroups(2), which this user "
+                           "namespace denies (/proc/self/setgroups); run as root outside a "
+                           "user namespace (the test suite: MPOINT_PRIVILEGED_NETNS=1), or "
+                           "rootless with newuidmap/newgidmap mappings")
         d = self._dir
         zsock = os.path.join(d, "zserv.api")
         ms = int(LAST_MEMBER_QUERY_INTERVAL_S * 10)
@@ -673,6 +691,11 @@ class Topology:
             self._holder, self._holder_pid = None, None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
+            if self.persistent:
+                try:
+                    os.rmdir(os.path.dirname(self._dir))   # state_dir's parent, if empty
+                except OSError:
+                    pass
             self._dir = None
         self._up = False
         self._restore_handlers()
