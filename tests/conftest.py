@@ -85,6 +85,9 @@ def pytest_configure(config: pytest.Config) -> None:
     global _NETWORK, _REASON
     config.addinivalue_line("markers", "offline: creates no socket; runs without isolation")
     config.addinivalue_line(
+        "markers", "router: builds the router lab (tests/test_router.py, about a minute); "
+        "-m 'not router' leaves it out")
+    config.addinivalue_line(
         "markers", "real_windows(reason): what only real Windows shows; expected to fail "
         "under Wine (strict), unmarked elsewhere")
     if not sys.platform.startswith("linux"):

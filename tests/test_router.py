@@ -36,6 +36,8 @@ if _MISSING:
     pytest.skip(f"the router lab needs {', '.join(_MISSING)} (.ci/router/install)",
                 allow_module_level=True)
 
+pytestmark = pytest.mark.router
+
 AGENTS = open(os.path.join(os.path.dirname(__file__), "router_agents.py")).read()
 FAMILIES = ["ipv4", "ipv6"]
 SOURCE = {"ipv4": ADDR4["tx"], "ipv6": ADDR6["tx"]}

@@ -8,12 +8,21 @@ each in a network namespace this module creates (never the caller's, never the h
  [rx2] eth0 .12 -+
 ```
 
-IPv4: FRR's pimd in ``rtr`` (PIM-SM, its own RP, IGMPv3 querier on eth-a,
-last-member query interval 1 s, count 2): it forwards into subnet A only
-after a host there reports (RFC 3376), and SSM for 232/8.  IPv6 (Debian has
-no membership-driven IPv6 router): smcroute forwards ff15::/16 and ff35::/16
-from eth-b to eth-a, and the bridge, MLDv2 querier and snooper (RFC 4541),
-delivers to a host's port only after that host's report.
+The bridge snoops IGMPv3 and MLDv2 (RFC 4541) and is the querier (query
+response 1 s, last-member query interval 1 s, count 2): it delivers a group to
+a host's port only after that host's report, and after a leave it asks twice
+and stops.  What forwards from B to A in ``rtr`` depends on the kernel
+(``plan()``):
+
+* where it routes multicast (CONFIG_IP_MROUTE, CONFIG_IPV6_MROUTE): IPv4 FRR's
+  pimd (PIM-SM, its own RP, IGMPv3 querier on eth-a: it wins the querier
+  election against the bridge's higher address), which forwards into A only
+  after a report there, SSM for 232/8; IPv6 smcroute's static (*,G) routes for
+  ff15::/16 and ff35::/16 (Debian has no membership-driven IPv6 router).
+  Not exercised on the machine this was written on, whose kernel lacks both.
+* otherwise: an nftables ingress rule (_start_nft_forwarding) forwards
+  routable-scope multicast with a TTL / hop limit above 1, decrementing it,
+  and the bridge alone decides who gets it.
 
 Two ways to own the namespaces, chosen by ``Topology(persistent=...)``:
 
