@@ -450,8 +450,10 @@ class Topology:
             self._outer = []                  # plain ip netns: names a person can use
             self._mode = "host"
             return
-        # A holder: its mount namespace carries a private /run (and /run/netns).
-        argv = ["unshare", "--mount", "--propagation", "private"]
+        # A holder: its mount namespace carries a private /run (and /run/netns); its
+        # network namespace (empty) is where ip netns returns to after making one,
+        # which a user namespace's root may enter where the host's is refused.
+        argv = ["unshare", "--mount", "--net", "--propagation", "private"]
         if not _has_cap_sys_admin():
             argv[1:1] = ["--user", "--map-root-user"]
         argv += ["sh", "-c", "mount -t tmpfs -o mode=755 tmpfs /run && mkdir /run/netns && "
@@ -472,7 +474,7 @@ class Topology:
                            "needs root or unprivileged user namespaces")
         self._holder_pid = self._holder.pid
         self._mode = "holder"
-        self._outer = ["nsenter", "-t", str(self._holder.pid), "-m"]
+        self._outer = ["nsenter", "-t", str(self._holder.pid), "-m", "-n"]
         if "--user" in argv:
             self._outer[1:1] = ["--preserve-credentials", "-U"]
 
