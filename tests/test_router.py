@@ -390,6 +390,14 @@ def test_interrupted_lab_leaves_no_process_behind(lab: Topology, how: str) -> No
         shutil.rmtree(state["dir"], ignore_errors=True)
 
 
+def test_python_runs_in_the_host_it_names(lab: Topology) -> None:
+    seen = {h: lab.python(h, "result = [os.readlink('/proc/self/ns/net'), "
+                             "sorted(n for _, n in socket.if_nameindex())]",
+                          ) for h in ("rx1", "tx")}
+    assert seen["rx1"] == [lab.netns_ids["rx1"], ["eth0", "lo"]]
+    assert seen["tx"][0] == lab.netns_ids["tx"] != os.readlink("/proc/self/ns/net")
+
+
 def test_lab_command_up_status_down(lab: Topology) -> None:
     import subprocess
 

@@ -171,7 +171,7 @@ class Worker:
     """A Python process inside one lab host (``python -m mpoint.lab.worker``).
 
     ``call(code)`` runs ``code`` there (``exec``, in globals kept between
-    calls, ``mpoint`` and ``socket`` imported) and returns what it left in
+    calls; os, socket, struct, time and mpoint imported) and returns what it left in
     ``result`` (JSON); an exception there raises LabError here with its
     traceback.  Every call has a timeout; close() ends the process."""
 
@@ -379,6 +379,12 @@ class Topology:
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, bufsize=1)
         return Worker(proc, self._host(host))
+
+    def python(self, host: str, code: str, timeout: float = 30.0, **values: Any) -> Any:
+        """Runs ``code`` once in a fresh worker in ``host`` (see Worker.call) and
+        returns its ``result``."""
+        with self.worker(host) as w:
+            return w.call(code, timeout, **values)
 
     def capture(self, host: str, ifname: Optional[str] = None,
                 bpf: Sequence[str] = ()) -> Capture:

@@ -24,7 +24,7 @@ def main(argv: list) -> int:  # type: ignore[type-arg]
         out.write(json.dumps({"ready": False, "error": f"in {netns}, not {argv[1]}"}) + "\n")
         return 2
     env: Dict[str, Any] = {"__name__": "__lab_worker__"}
-    exec("import mpoint, socket, time, struct, select", env)
+    exec("import os, socket, struct, time, mpoint", env)
     out.write(json.dumps({"ready": True, "netns": netns}) + "\n")
     out.flush()
     for line in sys.stdin:
