@@ -1,7 +1,9 @@
-"""Command line: ``python -m mpoint demo`` and ``python -m mpoint bench``.
+"""Command line: ``python -m mpoint demo``, ``python -m mpoint bench`` and
+``python -m mpoint lab up|down|status``.
 
 Every command that joins or sends multicast first moves the process into a
 private network namespace (mpoint.lab.netns), or refuses with the reason.
+``lab`` instead builds its own namespaces, one per host (mpoint.lab.topology).
 The commands live in mpoint.lab: ``import mpoint`` loads none of it.
 """
 from __future__ import annotations
@@ -27,10 +29,18 @@ def main(argv: Optional[List[str]] = None) -> int:
                                          "plane), inside a private network namespace",
                            description=bench_mod.DESCRIPTION)
     bench_mod.add_arguments(bench)
+    from .lab import labcli
+    lab = sub.add_parser("lab", help="a real multicast network (receivers behind a snooping "
+                                     "bridge, a router, a sender), each host in a network "
+                                     "namespace of its own: up, down, status",
+                         description=labcli.DESCRIPTION)
+    labcli.add_arguments(lab)
     args = parser.parse_args(argv)
 
     if args.command == "bench":      # checks its options, then isolates itself
         return bench_mod.run(args)
+    if args.command == "lab":        # makes its own namespaces, never uses this one
+        return labcli.run(args)
 
     try:
         iso = _netns.require_isolation()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import socket
 import sys
 from typing import Dict, Iterator, Optional
@@ -84,6 +85,9 @@ def pytest_configure(config: pytest.Config) -> None:
     global _NETWORK, _REASON
     config.addinivalue_line("markers", "offline: creates no socket; runs without isolation")
     config.addinivalue_line(
+        "markers", "router: builds the router lab (tests/test_router.py, about a minute); "
+        "-m 'not router' leaves it out")
+    config.addinivalue_line(
         "markers", "real_windows(reason): what only real Windows shows; expected to fail "
         "under Wine (strict), unmarked elsewhere")
     if not sys.platform.startswith("linux"):
@@ -91,8 +95,12 @@ def pytest_configure(config: pytest.Config) -> None:
         support.SAFE_SCOPE = 0
         _NETWORK = Network(None, _ipv6_loopback())
         return
+    # MPOINT_PRIVILEGED_NETNS=1 (the router stage, .ci/router/test): as root, a plain
+    # network namespace that keeps root's capabilities, as the benchmarks use; FRR's
+    # daemons (tests/test_router.py, where the kernel routes multicast) need setgroups(2).
+    privileged = os.environ.get("MPOINT_PRIVILEGED_NETNS") == "1"
     try:
-        namespace = _netns.require_isolation(many_groups=True)
+        namespace = _netns.require_isolation(many_groups=True, privileged=privileged)
     except _netns.IsolationError as exc:
         _REASON = f"no private network namespace: {exc}"
         return
