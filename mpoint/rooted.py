@@ -154,6 +154,19 @@ def _check_callee(buf: object) -> None:
                         f"received), not {type(buf).__name__}")
 
 
+def _their_qos(raw: bytes) -> Any:
+    """A peer's QoS bytes for an accept condition: the QOS they encode (the
+    8-byte-pointer layout, docs/rooted-protocol.md), else the bytes as they
+    came; None when there are none."""
+    if not raw:
+        return None
+    from .qos import QOS
+    try:
+        return QOS.from_bytes(raw, pointer_size=8)
+    except (OSError, ValueError, TypeError):
+        return raw
+
+
 def _role(flags: object) -> int:
     if isinstance(flags, bool) or not hasattr(flags, "__index__"):
         raise TypeError("flags must be JL_SENDER_ONLY, JL_RECEIVER_ONLY or JL_BOTH")
@@ -446,7 +459,10 @@ class RootedSocket(MultipointSocket):
         CF_REJECT: the peer learns WSAECONNREFUSED, and so does the caller;
         CF_DEFER: the request stays queued for the next accept, and the caller
         gets WSATRY_AGAIN.  Waits as the socket's timeout says (0: raises
-        WSAEWOULDBLOCK at once when nothing is complete)."""
+        WSAEWOULDBLOCK at once when nothing is complete).  ``condition(caller_data,
+        sqos, gqos)`` gets the peer's QoS as WSAAccept's lpSQOS / lpGQOS: a
+        mpoint.QOS, the bytes as they came when they are not a QOS
+        structure, or None when the peer sent none."""
         rs = self._rs
         timeout = self.gettimeout()
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -465,7 +481,8 @@ class RootedSocket(MultipointSocket):
             callee: Union[bytes, bool, None] = b""
             if condition is not None:
                 try:
-                    verdict = condition(req.caller_data, None, None)
+                    verdict = condition(req.caller_data, _their_qos(req.sqos),
+                                        _their_qos(req.gqos))
                     callee = self._verdict(verdict)
                 except BaseException:
                     self._requeue(item)          # never lose a request to a bad condition
@@ -662,7 +679,8 @@ class RootedSocket(MultipointSocket):
             spare = MultipointSocket(self.family)
             spare.bind((data_mod.wildcard(self.family), 0))
             frame = wire.request(wire.JOIN, self._wire_plane, role, spare.getsockname()[1], caller,
-                                 sqos=qos[0].to_bytes() if qos is not None else b"")
+                                 sqos=qos[0].to_bytes(pointer_size=8) if qos is not None
+                                 else b"")
             dial = engine_mod.Dial(self, peer, frame, wait)
             rs.dial = dial
 
@@ -798,9 +816,14 @@ class RootedSocket(MultipointSocket):
         leaf._rs.phase, leaf._rs.dial, leaf._rs.keepalive = "joining", dial, rs.keepalive
 
         def finish(result: Union[wire.Message, engine_mod.DialError]) -> Optional[Exception]:
-            with rs.lock:
-                rs.root_dial = False
-            return leaf._invited(self, dial, result, callee, role, peer)
+            # In progress until the new leaf is among the root's leaves: a
+            # second invitation of the same peer is WSAEALREADY up to then,
+            # WSAEISCONN after, never a second session.
+            try:
+                return leaf._invited(self, dial, result, callee, role, peer)
+            finally:
+                with rs.lock:
+                    rs.root_dial = False
 
         if blocking:
             error = finish(dial.outcome())

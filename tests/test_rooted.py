@@ -219,6 +219,29 @@ def test_a_leafs_sqos_shapes_and_marks_its_data_socket(make_root: Callable[..., 
         assert leaf.get_qos() == QOS()
 
 
+def test_the_roots_condition_sees_the_leafs_qos(make_root: Callable[..., Root],
+                                                family: int) -> None:
+    """WSAAccept's lpSQOS: the condition gets the leaf's QOS (and None when
+    it sent none), and may refuse a flowspec the root will not carry."""
+    seen: List[Any] = []
+
+    def condition(caller: bytes, sqos: object, gqos: object) -> Any:
+        seen.append((sqos, gqos))
+        too_fast = isinstance(sqos, QOS) and sqos.sending is not None and \
+            sqos.sending.token_rate > 1_000_000
+        return CF_REJECT if too_fast else CF_ACCEPT
+    root = make_root().admit(3, condition)
+    modest = QOS(sending=FlowSpec(token_rate=100_000, token_bucket_size=10_000))
+    greedy = QOS(sending=FlowSpec(token_rate=10_000_000, token_bucket_size=100_000))
+    with leaf_socket(family) as a, leaf_socket(family) as b, leaf_socket(family) as c:
+        a.join_leaf(root.address, sqos=modest)
+        with pytest.raises(errors.WSAECONNREFUSED):
+            b.join_leaf(root.address, sqos=greedy)
+        c.join_leaf(root.address)
+        root.wait()
+    assert seen == [(modest, None), (greedy, None), (None, None)]
+
+
 def test_the_wrong_secret_is_refused_and_the_leaf_may_retry(make_root: Callable[..., Root],
                                                             family: int) -> None:
     root = make_root().admit(2, shared_secret)
@@ -645,7 +668,8 @@ def test_a_non_blocking_invitation_completes_as_fd_connect(make_root: Callable[.
     with leaf_socket(family) as listener:
         listener.bind((LOOPBACK[family], 0))
         listener.listen()
-        t = threading.Thread(target=lambda: listener.accept())
+        invited: List[Any] = []             # the leaf side kept open (a dropped one resets)
+        t = threading.Thread(target=lambda: invited.append(listener.accept()))
         t.start()
         peer = root.sock.join_leaf(listener.getsockname())
         assert peer in evset and peer.phase in ("joining", "joined")
@@ -658,6 +682,10 @@ def test_a_non_blocking_invitation_completes_as_fd_connect(make_root: Callable[.
         assert wait_for(evset, peer, FD.CONNECT) == 0
         t.join(5)
         assert peer.phase == "joined" and root.sock.leaves == [peer]
+        with pytest.raises(errors.WSAEISCONN):
+            root.sock.join_leaf(listener.getsockname())
+        for leaf, _ in invited:
+            leaf.close()
 
 
 # -- the data plane -----------------------------------------------------------------------
