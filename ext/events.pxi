@@ -248,7 +248,9 @@ cdef class EventCore:
         forever) and returns [NetworkEvents(sock, events, errors), ...], each
         ready socket at most once.  A registered socket closed meanwhile (by
         another thread) is reported as FD_CLOSE with WSAECONNABORTED; the set
-        closed meanwhile ends the wait with WSAENOTSOCK."""
+        closed meanwhile ends the wait with WSAENOTSOCK; both, and a post or
+        due time meanwhile, wake the poll at once (mp_evset_wake), while
+        signals are still seen between 100 ms slices."""
         cdef _wait_t w
         cdef int ms, n, i
         cdef const mp_netevents_t *out
