@@ -11,6 +11,7 @@ LATE, the bound asserted (loose for a loaded machine)."""
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import threading
 import time
@@ -20,6 +21,7 @@ import pytest
 
 import mpoint
 from mpoint import FD, JL_RECEIVER_ONLY, JL_SENDER_ONLY, EventSet, _core, errors
+from mpoint.qos import QOS, FlowSpec
 import support
 
 WAIT_SLICE = 0.1        # ext/_core.pyx _WAIT_SLICE_MS
@@ -121,6 +123,42 @@ def test_a_due_time_set_while_waiting_wakes_the_wait(evset: EventSet, family: in
         assert w.ended - at < LATE, w.ended - at
         evset.unregister(tx)
         assert len(support.drain(rx)) == 1
+
+
+def test_fd_qos_from_set_qos_wakes_the_wait(evset: EventSet, family: int, group: str,
+                                            port: int) -> None:
+    with mpoint.socket(family) as s:
+        s.join_leaf((group, port), flags=JL_SENDER_ONLY)
+        evset.register(s, FD.QOS)
+        w = Waiter(evset)
+        at = w.at_mid_slice()
+        s.set_qos(QOS(sending=FlowSpec(token_rate=10_000_000, token_bucket_size=100_000)))
+        w.join()
+        assert w.error is None, w.error
+        assert fired(w.value) == {s: FD.QOS}
+        assert w.ended - at < LATE, w.ended - at
+
+
+def test_fd_accept_from_the_rooted_thread_wakes_the_wait(evset: EventSet, family: int,
+                                                         group: str, port: int,
+                                                         network: Any) -> None:
+    c_root, c_leaf = mpoint.WSA_FLAG_MULTIPOINT_C_ROOT, mpoint.WSA_FLAG_MULTIPOINT_C_LEAF
+    d_root = mpoint.WSA_FLAG_MULTIPOINT_D_ROOT
+    scope = 0 if network.loopback_only else 1
+    with mpoint.socket(family, socket.SOCK_STREAM, flags=c_root | d_root) as root, \
+            mpoint.socket(family, socket.SOCK_STREAM, flags=c_leaf | d_root) as leaf:
+        root.configure_session(group, port, scope=scope)
+        root.bind((support.LOOPBACK[family], 0))
+        root.listen()
+        evset.register(root, FD.ACCEPT)
+        w = Waiter(evset)
+        at = w.at_mid_slice()
+        leaf.setblocking(False)
+        leaf.join_leaf(root.getsockname())       # the root's protocol thread posts FD_ACCEPT
+        w.join()
+        assert w.error is None, w.error
+        assert fired(w.value) == {root: FD.ACCEPT}
+        assert w.ended - at < LATE, w.ended - at
 
 
 @pytest.mark.parametrize("timeout", [0.3, 0.05])
