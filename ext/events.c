@@ -62,10 +62,9 @@ struct mp_evset {
     int max_ready;
     mp_netevents_t *out;
     unsigned int epoch;
-    /* Under the caller's lock: a wait is between prepare and collect
-     * (waiting), and its poller was woken already (woken).  A wait that
-     * ends without a collect (its caller raised) leaves waiting set: the
-     * next wake then costs one system call and one early return. */
+    /* Under the caller's lock: a wait is between prepare and collect (or
+     * mp_evset_end_wait) (waiting), and its poller was woken already
+     * (woken). */
     unsigned char waiting, woken;
 };
 
@@ -206,6 +205,11 @@ static void mark_dirty(mp_evset_t *set, unsigned int slot)
         set->regs[slot].dirty = 1;
         set->dirty[set->ndirty++] = slot;
     }
+}
+
+void mp_evset_end_wait(mp_evset_t *set)
+{
+    set->waiting = 0;
 }
 
 void mp_evset_wake(mp_evset_t *set)

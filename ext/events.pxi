@@ -27,6 +27,7 @@ cdef extern from "mpoint.h" nogil:
     int mp_evset_prepare(mp_evset_t *set, int *timeout_ms)
     int mp_evset_poll(mp_evset_t *set, int timeout_ms)
     int mp_evset_collect(mp_evset_t *set, int nready, const mp_netevents_t **out)
+    void mp_evset_end_wait(mp_evset_t *set)
 
 
 def event_backends():
@@ -296,6 +297,8 @@ cdef class EventCore:
             self.waiting = False
             if self.closed and self.set != NULL:
                 self._free()
+            elif self.set != NULL:
+                mp_evset_end_wait(self.set)     # left without a collect: no waiter now
 
     cdef object _result(self, const mp_netevents_t *o):
         cdef int b

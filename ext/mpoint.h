@@ -238,6 +238,10 @@ unsigned int mp_evset_posted(const mp_evset_t *set, unsigned int slot);
 int mp_evset_prepare(mp_evset_t *set, int *timeout_ms);
 int mp_evset_poll(mp_evset_t *set, int timeout_ms);     /* ready count, or -1 */
 int mp_evset_collect(mp_evset_t *set, int nready, const mp_netevents_t **out);
+/* A wait that leaves between prepare and collect (its poll failed, a signal
+ * handler raised) says so, so that a post meanwhile costs no wake-up;
+ * collect does it itself, and a second call does nothing. */
+void mp_evset_end_wait(mp_evset_t *set);
 
 /* ---- batch receive ------------------------------------------------------
  *
