@@ -14,6 +14,11 @@
  *    socket's FD_WRITE when its tokens return): prepare shortens the wait
  *    to the earliest such time, and the first collect at or after it
  *    reports the event.
+ *  - A wait running in another thread sees a post, a due time, a drop or
+ *    the set's close at once: prepare marks the set waiting, and those calls
+ *    then signal the poller's wake-up handle (once per wait: a burst of
+ *    posts costs one system call, and a post with no waiter costs none);
+ *    collect ends the mark.
  * What a poller watches follows what may fire: a disarmed event is removed
  * lazily, at the next prepare, so the steady loop of wait + receive costs no
  * extra system call, and a socket nobody reads never makes wait spin.
@@ -57,6 +62,10 @@ struct mp_evset {
     int max_ready;
     mp_netevents_t *out;
     unsigned int epoch;
+    /* Under the caller's lock: a wait is between prepare and collect (or
+     * mp_evset_end_wait) (waiting), and its poller was woken already
+     * (woken). */
+    unsigned char waiting, woken;
 };
 
 static int bit_index(unsigned int event)
@@ -198,6 +207,19 @@ static void mark_dirty(mp_evset_t *set, unsigned int slot)
     }
 }
 
+void mp_evset_end_wait(mp_evset_t *set)
+{
+    set->waiting = 0;
+}
+
+void mp_evset_wake(mp_evset_t *set)
+{
+    if (!set->waiting || set->woken)
+        return;                     /* nobody waits, or already told */
+    set->woken = 1;
+    (void)set->poller->wake(set->state);
+}
+
 /* ---- registrations ------------------------------------------------------ */
 
 static int record(mp_evset_t *set, unsigned int slot, unsigned int events)
@@ -309,6 +331,7 @@ int mp_evset_drop(mp_evset_t *set, unsigned int slot)
         r->queued = 1;
         set->posted[set->nposted++] = slot;
     }
+    mp_evset_wake(set);
     return 0;
 }
 
@@ -341,6 +364,7 @@ int mp_evset_post(mp_evset_t *set, unsigned int slot, unsigned int event, int er
         r->queued = 1;
         set->posted[set->nposted++] = slot;
     }
+    mp_evset_wake(set);
     return 0;
 }
 
@@ -354,8 +378,10 @@ int mp_evset_post_at(mp_evset_t *set, unsigned int slot, unsigned int event, uin
         return mp__fail(MP_WSAEINVAL);
     if (!(r->interest & event) || r->dropped)
         return 0;                       /* nobody asked: nothing will report it */
-    if (r->due_events == 0 || due_ns < r->due_ns)
+    if (r->due_events == 0 || due_ns < r->due_ns) {
         r->due_ns = due_ns;             /* the earlier time wins */
+        mp_evset_wake(set);             /* a running wait's timeout may be too long now */
+    }
     r->due_events |= event;
     if (!r->timed) {
         r->timed = 1;
@@ -416,6 +442,8 @@ int mp_evset_prepare(mp_evset_t *set, int *timeout_ms)
     set->ndirty = 0;
     if (set->poller->sync != NULL)
         set->poller->sync(set->state);
+    set->waiting = 1;
+    set->woken = 0;
     if (set->nposted > 0)
         *timeout_ms = 0;
     if (set->ntimed > 0) {
@@ -524,6 +552,7 @@ int mp_evset_collect(mp_evset_t *set, int nready, const mp_netevents_t **out)
     int n = 0, i;
     unsigned int k;
 
+    set->waiting = 0;
     set->epoch++;
     if (set->epoch == 0)     /* wrapped: no registration may match by accident */
         set->epoch = 1;

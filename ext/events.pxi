@@ -15,6 +15,7 @@ cdef extern from "mpoint.h" nogil:
     int mp_evset_open(const char *backend, mp_evset_t **out)
     const char *mp_evset_backend_name(const mp_evset_t *set)
     void mp_evset_close(mp_evset_t *set)
+    void mp_evset_wake(mp_evset_t *set)
     void mp_evset_forget(mp_evset_t *set)
     int mp_evset_add(mp_evset_t *set, mp_sock_t s, unsigned int events, unsigned int *slot)
     int mp_evset_modify(mp_evset_t *set, unsigned int slot, unsigned int events)
@@ -26,6 +27,7 @@ cdef extern from "mpoint.h" nogil:
     int mp_evset_prepare(mp_evset_t *set, int *timeout_ms)
     int mp_evset_poll(mp_evset_t *set, int timeout_ms)
     int mp_evset_collect(mp_evset_t *set, int nready, const mp_netevents_t **out)
+    void mp_evset_end_wait(mp_evset_t *set)
 
 
 def event_backends():
@@ -116,10 +118,10 @@ cdef class EventCore:
     """The C event set (events.c).  mpoint.EventSet subclasses it; sockets
     are named by slot and ``_socks[slot]`` is the object reported for it.
 
-    Lifetime: close() frees the C set and its descriptor at once, or, while
-    wait() runs in another thread, marks the set closed and the wait frees
-    it as it leaves (within one wait slice); every call after close()
-    raises WSAENOTSOCK.  In a child process the set is the parent's: every
+    Lifetime: close() frees the C set and its descriptors at once, or, while
+    wait() runs in another thread, marks the set closed and wakes the wait
+    (mp_evset_wake), which frees it as it leaves, at once; every call after
+    close() raises WSAENOTSOCK.  In a child process the set is the parent's: every
     call that would touch the kernel's registrations raises, and close()
     only lets go of the child's copy of the descriptor."""
     cdef mp_evset_t *set
@@ -220,6 +222,10 @@ cdef class EventCore:
         self.closed = True
         if not self.waiting:
             self._free()
+        elif not self._foreign():
+            # The wait checks `closed` after its poll; waking a foreign
+            # set's poll would wake the parent's (a shared descriptor).
+            mp_evset_wake(self.set)
 
     def _post(self, unsigned int slot, unsigned int event, int error):
         self._live("post")
@@ -243,7 +249,9 @@ cdef class EventCore:
         forever) and returns [NetworkEvents(sock, events, errors), ...], each
         ready socket at most once.  A registered socket closed meanwhile (by
         another thread) is reported as FD_CLOSE with WSAECONNABORTED; the set
-        closed meanwhile ends the wait with WSAENOTSOCK."""
+        closed meanwhile ends the wait with WSAENOTSOCK; both, and a post or
+        due time meanwhile, wake the poll at once (mp_evset_wake), while
+        signals are still seen between 100 ms slices."""
         cdef _wait_t w
         cdef int ms, n, i
         cdef const mp_netevents_t *out
@@ -257,6 +265,12 @@ cdef class EventCore:
             while True:
                 ms = _wait_ms(&w)
                 mp_evset_prepare(self.set, &ms)
+                # Closed before prepare marked the set waiting (a signal
+                # handler of the last slice, say) went unwoken: seen here.
+                # From here to the poll the GIL is held, so a close after
+                # this check wakes the poll.
+                if self.closed:
+                    _fail("WSAENOTSOCK", "wait", "the EventSet was closed while waiting")
                 with nogil:
                     n = mp_evset_poll(self.set, ms)
                 if self.closed:
@@ -283,6 +297,8 @@ cdef class EventCore:
             self.waiting = False
             if self.closed and self.set != NULL:
                 self._free()
+            elif self.set != NULL:
+                mp_evset_end_wait(self.set)     # left without a collect: no waiter now
 
     cdef object _result(self, const mp_netevents_t *o):
         cdef int b

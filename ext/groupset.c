@@ -923,6 +923,7 @@ int mp_groupset_recv(mp_groupset_t *gs, mp_batch_t *b, int timeout_ms)
         n = mp_evset_poll(gs->events, timeout_ms);
         mp_mutex_lock(&gs->lock);
         if (n < 0) {
+            mp_evset_end_wait(gs->events);
             mp_mutex_unlock(&gs->lock);        /* leaves the error code alone */
             return -1;
         }

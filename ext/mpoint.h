@@ -168,7 +168,8 @@ int mp_error_is_would_block(int code);
  * Waiting is three calls so that a caller can release its own lock (the GIL)
  * around mp_evset_poll alone: prepare and collect touch the registrations,
  * poll touches only the poller's buffers.  One thread waits at a time; the
- * others may add, modify and remove meanwhile (under the caller's lock). */
+ * others may add, modify and remove meanwhile (under the caller's lock),
+ * and a post, due time or drop meanwhile wakes the poll (mp_evset_wake). */
 #define MP_FD_READ                     0x001
 #define MP_FD_WRITE                    0x002
 #define MP_FD_OOB                      0x004
@@ -198,6 +199,11 @@ const char *mp_evset_backend(int i);
 int mp_evset_open(const char *backend, mp_evset_t **out);
 const char *mp_evset_backend_name(const mp_evset_t *set);
 void mp_evset_close(mp_evset_t *set);
+/* Ends the poll of a wait running in another thread (between prepare and
+ * collect) at once; nothing, and no system call, when none runs or it was
+ * woken already.  post, post_at and drop call it themselves; a caller
+ * closing the set while a wait runs calls it so the wait notices. */
+void mp_evset_wake(mp_evset_t *set);
 /* mp_evset_close in a child process after fork(), for a set the parent
  * made: frees it without changing anything the parent's set shares. */
 void mp_evset_forget(mp_evset_t *set);
@@ -225,13 +231,17 @@ int mp_evset_post(mp_evset_t *set, unsigned int slot, unsigned int event, int er
  * FD_WRITE, WSAEventSelect).  Ignored (0) when the registration is not
  * interested in event; a second due time for the slot keeps the earlier
  * one; removing or dropping the slot forgets it.  A wait already running
- * in another thread sees a due time at its next wait slice. */
+ * in another thread is woken to shorten its timeout (mp_evset_wake). */
 int mp_evset_post_at(mp_evset_t *set, unsigned int slot, unsigned int event, uint64_t due_ns);
 /* The events posted for slot that the next collect will report (or drop). */
 unsigned int mp_evset_posted(const mp_evset_t *set, unsigned int slot);
 int mp_evset_prepare(mp_evset_t *set, int *timeout_ms);
 int mp_evset_poll(mp_evset_t *set, int timeout_ms);     /* ready count, or -1 */
 int mp_evset_collect(mp_evset_t *set, int nready, const mp_netevents_t **out);
+/* A wait that leaves between prepare and collect (its poll failed, a signal
+ * handler raised) says so, so that a post meanwhile costs no wake-up;
+ * collect does it itself, and a second call does nothing. */
+void mp_evset_end_wait(mp_evset_t *set);
 
 /* ---- batch receive ------------------------------------------------------
  *

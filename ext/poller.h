@@ -9,6 +9,14 @@
  * Threads: wait() runs without the caller's lock and touches only the
  * poller's own wait buffers; every other function runs under the lock and
  * may be called while another thread is inside wait().
+ *
+ * Wake-up: every poller keeps one wake-up handle per state, watched by its
+ * wait() beside the sockets (epoll: an eventfd; poll and kqueue: a
+ * self-pipe, wake_pipe.c; wsaevent: its event object 0; wsapoll: a
+ * self-connected loopback UDP socket).  wake() signals it; the wait it ends
+ * (or, with none running, the next) drains it and returns what is ready,
+ * maybe 0, never reporting the handle itself.  events.c calls wake() only
+ * while a wait runs, at most once per wait (mp_evset_wake).
  */
 #ifndef MP_POLLER_H
 #define MP_POLLER_H
@@ -69,8 +77,13 @@ typedef struct mp_poller {
      * poller's kernel object may not be the child's (kqueue is not
      * inherited, and its descriptor number may already name another file).
      * NULL: close() is right in a child too (an epoll descriptor is the
-     * child's own copy: closing it never changes the interest list). */
+     * child's own copy: closing it never changes the interest list).
+     * Either way the child's copies of the wake-up handle are closed. */
     void (*forget)(void *state);
+    /* Ends a wait() running in another thread early (see "Wake-up" above):
+     * 0, or -1 with the platform error (events.c ignores it: the wait then
+     * ends with its slice, as it did before wake-ups). */
+    int (*wake)(void *state);
 } mp_poller_t;
 
 /* The pollers of this OS, best first, NULL-terminated (linux.c, darwin.c). */

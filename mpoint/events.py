@@ -12,8 +12,8 @@ errors)`` -- WSAEnumNetworkEvents' ``lNetworkEvents`` and ``iErrorCode[]``
   finding nothing to read after it is normal.
 * ``FD_WRITE`` fires once after registration, then only after a send failed
   with WSAEWOULDBLOCK (``BlockingIOError``) and space freed.
-* ``FD_CONNECT`` reports a non-blocking ``join_leaf`` on the next wait, with
-  the join's error code; ``FD_CLOSE`` fires once (a receive side shut down).
+* ``FD_CONNECT`` reports a non-blocking ``join_leaf`` on the next wait (or
+  at once to a wait already running), with the join's error code; ``FD_CLOSE`` fires once (a receive side shut down).
 * ``FD_ACCEPT`` fires on a listening rooted socket (mpoint.rooted) when a
   complete join request waits, then again after each ``accept`` while more
   wait.  ``FD_CLOSE`` of a rooted control connection carries the reset's
@@ -28,9 +28,15 @@ Backends: ``epoll`` (Linux, the default there), ``kqueue`` (macOS), ``poll``
 blocks; signals interrupt it as PEP 475 says.  A socket closed while
 registered leaves the set first; a ``wait`` running meanwhile in another
 thread reports it once as ``FD_CLOSE`` with WSAECONNABORTED, so a close
-always wakes the waiter.  One thread waits at a time; others may register,
-unregister and close sockets meanwhile, and ``close()`` the set, which ends
-a running ``wait`` with WSAENOTSOCK.
+always wakes the waiter, at once.  One thread waits at a time; others may
+register, unregister and close sockets meanwhile, and ``close()`` the set,
+which ends a running ``wait`` with WSAENOTSOCK at once.  What mpoint posts
+while a ``wait`` runs (FD_CONNECT, FD_ACCEPT, FD_QOS) and a shaped socket's
+FD_WRITE due time wake it at once too, through the set's wake-up handle (an
+eventfd, a self-pipe, an event object or a loopback socket: one or two more
+descriptors per set, freed by ``close()``); a post with no wait running costs
+no system call.  The wait still runs in 100 ms slices, so that signal
+handlers (Ctrl+C) run between them; a wake-up ends a slice early.
 
 Fork: a child process inherits no usable set.  For a set the parent made,
 ``register``, ``modify``, ``wait`` and ``backend`` changes raise
@@ -188,8 +194,8 @@ class EventSet(_core.EventCore):
 
     def close(self) -> None:
         """Every socket leaves the set, then the set's memory and descriptor
-        are freed (at once, or by a wait() running in another thread as it
-        ends, within one wait slice).  Every call afterwards raises
+        are freed (at once, or by a wait() running in another thread, which
+        the close wakes, as it ends with WSAENOTSOCK).  Every call afterwards raises
         WSAENOTSOCK; closing again does nothing."""
         try:
             for sock in list(self._slots):

@@ -158,10 +158,12 @@ class MultipointSocket(_stdsocket.socket):
 
     def close(self) -> None:
         """Closes the socket, leaving its session and its EventSet first
-        (the descriptor is closed even if leaving the set fails).  A
-        ``recv_batch`` blocked on it in another thread ends within one wait
-        slice (100 ms) with WSAENOTSOCK; its descriptor stays open until
-        then, so its number cannot be reused under it."""
+        (the descriptor is closed even if leaving the set fails).  Its
+        EventSet's ``wait`` running in another thread reports it at once as
+        FD_CLOSE with WSAECONNABORTED (the set's wake-up).  A ``recv_batch``
+        blocked on it in another thread ends within one wait slice (100 ms)
+        with WSAENOTSOCK; its descriptor stays open until then, so its
+        number cannot be reused under it."""
         reg = self._mp.reg
         try:
             if reg is not None:

@@ -5,6 +5,9 @@
  * while another thread waits never races with poll().  Ready sockets are
  * reported starting from a rotating position, so a busy low slot cannot
  * starve the others when more are ready than fit in one report.
+ *
+ * The wake-up handle (poller.h) is a self-pipe (wake_pipe.c) whose read end
+ * follows the slots in the snapshot: poll() watches snap_used + 1 entries.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE     /* POLLRDHUP (Linux) */
@@ -15,6 +18,7 @@
 #include <string.h>
 
 #include "../poller.h"
+#include "wake_pipe.h"
 
 #ifndef POLLRDHUP
 #define POLLRDHUP 0     /* Linux only; elsewhere a shut read side is POLLHUP */
@@ -26,22 +30,34 @@ typedef struct {
     unsigned int snap_cap, snap_used;
     unsigned int start;              /* where the next report begins */
     int changed;
+    mp_wake_pipe_t wake;
 } poll_state;
 
 static int pl_open(void **state, int max_ready)
 {
+    poll_state *st = calloc(1, sizeof(poll_state));
+
     (void)max_ready;
-    *state = calloc(1, sizeof(poll_state));
-    if (*state == NULL) {
+    if (st == NULL) {
         errno = ENOBUFS;
         return -1;
     }
+    if (mp__wake_pipe_open(&st->wake) < 0) {
+        int saved = errno;
+        free(st);
+        errno = saved;
+        return -1;
+    }
+    st->changed = 1;                /* the first sync makes the snapshot's wake entry */
+    *state = st;
     return 0;
 }
 
+/* In a child after fork too: the pipe's descriptors are the child's copies. */
 static void pl_close(void *state)
 {
     poll_state *st = state;
+    mp__wake_pipe_close(&st->wake);
     free(st->table);
     free(st->snap);
     free(st);
@@ -93,9 +109,13 @@ static void pl_sync(void *state)
 
     if (!st->changed)
         return;
-    if (reserve(&st->snap, &st->snap_cap, st->used) < 0)
+    if (reserve(&st->snap, &st->snap_cap, st->used + 1) < 0)
         return;                     /* keep the old snapshot; try next time */
-    memcpy(st->snap, st->table, (size_t)st->used * sizeof(*st->snap));
+    if (st->used > 0)
+        memcpy(st->snap, st->table, (size_t)st->used * sizeof(*st->snap));
+    st->snap[st->used].fd = st->wake.rd;
+    st->snap[st->used].events = POLLIN;
+    st->snap[st->used].revents = 0;
     st->snap_used = st->used;
     st->changed = 0;
 }
@@ -104,10 +124,14 @@ static int pl_wait(void *state, int timeout_ms, mp_ready_t *ready, int max_ready
 {
     poll_state *st = state;
     unsigned int n = st->snap_used, k;
-    int got = 0, rc = poll(st->snap, (nfds_t)n, timeout_ms);
+    /* No snapshot yet (its first allocation failed): no wake entry either. */
+    nfds_t all = st->snap != NULL ? (nfds_t)n + 1 : 0;
+    int got = 0, rc = poll(st->snap, all, timeout_ms);
 
     if (rc <= 0)
         return rc;
+    if (all > n && st->snap[n].revents != 0)
+        mp__wake_pipe_drain(&st->wake);
     for (k = 0; k < n && got < max_ready; k++) {
         unsigned int i = (st->start + k) % n;
         short r = st->snap[i].revents;
@@ -123,4 +147,11 @@ static int pl_wait(void *state, int timeout_ms, mp_ready_t *ready, int max_ready
     return got;
 }
 
-const mp_poller_t mp__poller_poll = {"poll", pl_open, pl_close, pl_watch, pl_sync, pl_wait, NULL};
+static int pl_wake(void *state)
+{
+    poll_state *st = state;
+    return mp__wake_pipe_signal(&st->wake);
+}
+
+const mp_poller_t mp__poller_poll = {"poll", pl_open, pl_close, pl_watch, pl_sync,
+                                     pl_wait, NULL, pl_wake};

@@ -72,7 +72,9 @@
  * never edited below the count it read.  A thread already waiting is woken
  * through the event at index 0 when a group is created or watch() queues a
  * report; a socket joining an existing group needs nothing, as its native
- * record signals the group's event.
+ * record signals the group's event.  The same event is the wake-up handle
+ * (poller.h): wake() also sets `woken`, and a wait woken so returns (maybe
+ * 0) where a wake for watch()'s sake waits on for the time left.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +109,7 @@ typedef struct {
     unsigned int *fifo, head, len;              /* ring of slots to report */
     unsigned int start;                         /* first group checked next wake */
     int waiting;                                /* a thread is in (or entering) wait */
+    int woken;                                  /* wake(): the next wait returns */
 } we_state;
 
 static long fd_mask(unsigned int what)
@@ -462,10 +465,27 @@ static int we_wait(void *state, int timeout_ms, mp_ready_t *ready, int max_ready
             }
         }
         got = report(st, ready, max_ready);
+        if (st->woken) {
+            st->woken = 0;
+            left = 0;                  /* woken: what is ready now, maybe nothing */
+        }
         mp_mutex_unlock(&st->lock);
         if (got > 0 || left == 0)
             return got;
     }
 }
 
-const mp_poller_t mp__poller_wsaevent = {"wsaevent", we_open, we_close, we_watch, NULL, we_wait, NULL};
+static int we_wake(void *state)
+{
+    we_state *st = state;
+    int ok;
+
+    mp_mutex_lock(&st->lock);
+    st->woken = 1;
+    ok = WSASetEvent(st->events[0]);
+    mp_mutex_unlock(&st->lock);
+    return ok ? 0 : -1;
+}
+
+const mp_poller_t mp__poller_wsaevent = {"wsaevent", we_open, we_close, we_watch, NULL,
+                                         we_wait, NULL, we_wake};
