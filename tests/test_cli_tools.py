@@ -117,6 +117,19 @@ def test_gaps_duplicates_reordering(isolation: _netns.Isolation) -> None:
     assert (g["datagrams"], g["gaps"], g["duplicates"], g["reordered"]) == (6, 1, 1, 1)
 
 
+@pytest.mark.parametrize("source,received", [("127.0.0.1", 30), ("192.0.2.7", 0)],
+                         ids=["its-source", "wrong-source"])
+def test_source_specific_join(isolation: _netns.Isolation, source: str, received: int) -> None:
+    port = str(next(PORTS))
+    j = _Join(["232.7.8.1", "--source", source, "--port", port, "--duration", "1.5",
+               "--json"], ["232.7.8.1"], socket.AF_INET)
+    assert cli.main(["send", "232.7.8.1", "--port", port, "--count", "30", "--rate", "100"],
+                    io.StringIO()) == 0
+    assert j.wait() == (0 if received else 1)
+    [g] = json.loads(j.out.getvalue())["groups"]
+    assert (g["group"], g["source"], g["datagrams"]) == ("232.7.8.1", source, received)
+
+
 def test_exit_1_when_a_group_receives_nothing(isolation: _netns.Isolation) -> None:
     port = next(PORTS)
     j = _Join(["239.7.4.1+1", "--port", str(port), "--duration", "1"],
@@ -178,6 +191,7 @@ def test_pipe_gets_a_summary_line_every_few_seconds(isolation: _netns.Isolation,
     assert 2 <= len(re.findall(r"s  0/1 groups receiving", text)) <= 5
 
 
+@pytest.mark.offline
 def test_iperf2_format_header() -> None:
     make = sendcli.payload_maker("iperf2", 40)
     data = make(7, False)
@@ -188,6 +202,7 @@ def test_iperf2_format_header() -> None:
     assert fin[12:16] == b"\xff\xff\xff\xff"             # id2: the negated id's upper half
 
 
+@pytest.mark.offline
 @pytest.mark.parametrize("rate,groups,size,expected", [
     ("100", 4, 1000, 400_000.0), ("10M", 4, 1000, 1_250_000.0), ("500k", 1, 10, 62_500.0),
     ("1Gbps", 2, 10, 125_000_000.0), ("0", 3, 100, 0.0)])
@@ -251,3 +266,26 @@ def test_refuses_without_isolation(tool: str, monkeypatch: pytest.MonkeyPatch,
                    "user namespaces are disabled"]
 
 
+
+
+def test_iperf2_format_on_the_wire(isolation: _netns.Isolation) -> None:
+    port = next(PORTS)
+    ids: List[int] = []
+    with mpoint.GroupSet(port) as gs:
+        gs.join("239.7.9.1")
+        assert cli.main(["send", "239.7.9.1", "--port", str(port), "--count", "25",
+                         "--rate", "0", "--size", "100", "--format", "iperf2"],
+                        io.StringIO()) == 0
+        batch = mpoint.RecvBatch(64, 2048)
+        deadline = time.monotonic() + 5
+        while len(ids) < 26 and time.monotonic() < deadline:
+            gs.recv_batch(batch, 0.2)
+            for d in batch:
+                data = bytes(d.data)
+                assert len(data) == 100
+                ids.append(int.from_bytes(data[:4], "big", signed=True))
+        gs.recv_batch(batch, 0.2)
+        assert len(batch) == 0                              # one FIN, nothing after it
+        stats = gs.stats()["239.7.9.1"]
+    assert ids == list(range(25)) + [-25]
+    assert stats.sequenced == 0                             # not mpoint's header

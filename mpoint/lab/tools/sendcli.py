@@ -10,8 +10,11 @@ Payload formats:
           struct UDP_datagram: uint32 id, uint32 tv_sec, uint32 tv_usec,
           uint32 id2 = the id's upper 32 bits, all network order), the rest
           zero (client_hdr flags 0: no test exchange).  As iperf's client
-          does, the stream ends with datagrams whose id is the negated last
-          id (its FIN, src/Client.cpp), which ``iperf -s -u`` takes as the end."""
+          does (iperf 2.1.8 src/Client.cpp, Client::FinishTrafficActions),
+          each group's stream ends with one datagram whose id is the negated
+          next id, which ``iperf -s -u`` takes as the end; to a multicast
+          group iperf sends it once (no FIN handshake, AwaitServerFinPacket
+          is for unicast only), and so does this."""
 from __future__ import annotations
 
 import argparse
@@ -34,7 +37,6 @@ UDP_MAX: Dict[int, int] = {int(socket.AF_INET): 65507, int(socket.AF_INET6): 655
 MPOINT_HEADER = 12
 IPERF2_HEADER = 16
 IPERF2_MIN = 24                      # the header and a zero client_hdr flags word
-IPERF2_FINS = 10                     # iperf 2 repeats its FIN; the server takes the first
 BATCH = 32                           # most datagrams per send_batch call (one group)
 ROUND_S = 0.005                      # shaped: a round over all groups takes about this
 
@@ -177,9 +179,8 @@ def send(plan: Plan, out: TextIO) -> int:
         except KeyboardInterrupt:
             pass
         if plan.format == "iperf2":
-            for _ in range(IPERF2_FINS):
-                for i, d in enumerate(dests):
-                    sent += sock.send_batch([make(seq[i], True)], d)
+            for i, d in enumerate(dests):
+                sent += sock.send_batch([make(seq[i], True)], d)
         elapsed = time.monotonic() - start
     finally:
         sock.close()
@@ -188,7 +189,7 @@ def send(plan: Plan, out: TextIO) -> int:
     out.write(f"sent {sum(seq)} datagrams of {plan.size} bytes to {len(dests)} groups "
               f"(per group: {per}) in {elapsed:.3f} s: {rate:.0f} datagrams/s, "
               f"{rate * plan.size * 8 / 1e6:.3f} Mbit/s of payload"
-              + (f"; plus {sent - sum(seq)} iperf 2 FIN datagrams" if sent > sum(seq) else "")
+              + (f"; plus {sent - sum(seq)} iperf 2 FIN datagram(s)" if sent > sum(seq) else "")
               + "\n")
     out.flush()
     return sent
