@@ -82,6 +82,7 @@ def test_send_to_join_exact_counts(isolation: _netns.Isolation, family: int,
     assert "sent 1200 datagrams of 200 bytes to 4 groups" in out.getvalue()
     report = json.loads(j.out.getvalue())
     assert report["ok"] is True and report["count"] == 300
+    assert report["seconds"] < 15                  # ended at the count, not the 20 s duration
     assert [g["group"] for g in report["groups"]] == groups
     for g in report["groups"]:
         assert (g["datagrams"], g["sequenced"], g["bytes"]) == (300, 300, 300 * 200), g
@@ -173,7 +174,7 @@ def test_terminal_table_refreshes_in_place_within_80_columns(
                     io.StringIO()) == 0
     assert j.wait() == 0
     text = tty.getvalue()
-    ups = re.findall(r"\x1b\[(\d+)F", text)
+    ups = re.findall(r"\r\x1b\[(\d+)A", text)
     assert 3 <= len(ups) <= 8, ups                   # ~5 refreshes a second, in place
     assert all(int(n) == 5 for n in ups)             # header, 3 groups, summary
     plain = re.sub(r"\x1b\[\d*[A-Za-z]", "", text)

@@ -24,6 +24,7 @@ DEFAULT_DURATION = 10.0       # neither --duration nor --count given
 COUNT_ONLY_DURATION = 300.0   # --count without --duration: still bounded
 REFRESH_S = 0.2               # the terminal table: at most 5 refreshes a second
 PIPE_LINE_S = 3.0             # a pipe: one summary line this often
+COUNT_CHECK_S = 0.02          # --count: the statistics read at most this often
 
 HELP = ("join GROUP[+N] (N+1 consecutive groups) and count what arrives per group; "
         "on loopback inside a private network namespace unless --interface names one")
@@ -146,16 +147,22 @@ def receive(plan: Plan, out: TextIO) -> Tuple[List[Row], float]:
         shown_lines = 0
         prev: Dict[str, int] = {}
         prev_t = start
+        next_check, unchecked = start, False     # --count: datagrams since the last check
         try:
             while True:
                 now = time.monotonic()
                 if now >= end:
                     break
-                got = gs.recv_batch(batch, min(REFRESH_S, end - now,
-                                               max(0.0, next_show - now)))
+                wait = min(REFRESH_S, end - now, max(0.0, next_show - now))
+                if unchecked:
+                    wait = min(wait, max(0.0, next_check - now))
+                got = gs.recv_batch(batch, wait)
                 now = time.monotonic()
-                if got and plan.count is not None and done(gs.stats(), plan.count):
-                    break
+                unchecked = unchecked or got > 0
+                if unchecked and plan.count is not None and now >= next_check:
+                    if done(gs.stats(), plan.count):
+                        break
+                    unchecked, next_check = False, now + COUNT_CHECK_S
                 if plan.json or now < next_show:
                     continue
                 stats = gs.stats()
@@ -164,7 +171,7 @@ def receive(plan: Plan, out: TextIO) -> Tuple[List[Row], float]:
                     rs = rows(stats, plan, prev, now - prev_t)
                     lines = table(rs, height) + [summary(rs, now - start)]
                     if shown_lines:
-                        out.write(f"\x1b[{shown_lines}F")       # back to the table's top
+                        out.write(f"\r\x1b[{shown_lines}A")   # cursor up to the table's top
                     out.write("".join(f"{line}\x1b[K\n" for line in lines) + "\x1b[J")
                     shown_lines = len(lines)
                     prev = {r["group"]: r["datagrams"] for r in rs}
@@ -178,7 +185,7 @@ def receive(plan: Plan, out: TextIO) -> Tuple[List[Row], float]:
             pass                                # Ctrl-C: the final table all the same
         elapsed = time.monotonic() - start
         if shown_lines:
-            out.write(f"\x1b[{shown_lines}F\x1b[J")
+            out.write(f"\r\x1b[{shown_lines}A\x1b[J")
         return rows(gs.stats(), plan), elapsed
     finally:
         gs.close()

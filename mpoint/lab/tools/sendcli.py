@@ -33,7 +33,8 @@ from .place import settle
 
 DEFAULT_COUNT = 100                  # per group, when neither --count nor --duration
 DEFAULT_RATE = "1M"                  # iperf 2's UDP default: 1 Mbit/s
-UDP_MAX: Dict[int, int] = {int(socket.AF_INET): 65507, int(socket.AF_INET6): 65527}   # 65535 - IP - UDP headers
+# 65535 minus the IP and UDP headers
+UDP_MAX: Dict[int, int] = {int(socket.AF_INET): 65507, int(socket.AF_INET6): 65527}
 MPOINT_HEADER = 12
 IPERF2_HEADER = 16
 IPERF2_MIN = 24                      # the header and a zero client_hdr flags word
