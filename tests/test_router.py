@@ -424,3 +424,58 @@ def test_lab_command_up_status_down(lab: Topology) -> None:
     assert holder is None or not _alive(holder)
     gone = lab_cmd("status")
     assert gone.returncode == 1 and "no lab 'mptc' is up" in gone.stderr
+
+
+# -- the command-line tools ---------------------------------------------------------------
+
+_TOOL = """
+import io
+from mpoint import __main__ as _cli
+_out = io.StringIO()
+result = [_cli.main(argv, _out), _out.getvalue()]
+"""
+
+
+def test_join_and_send_tools_through_the_router(lab: Topology, hosts: Dict[str, Agent],
+                                                fam: str) -> None:
+    """python -m mpoint send in tx, python -m mpoint join in rx1, each on the lab
+    host's eth0 (--interface: the host's own namespace, no isolation of their own)."""
+    import json
+    import threading
+    port, count = next(_ports), 200
+    first = new_group(fam)
+    groups = [str(ipaddress.ip_address(first) + i) for i in range(4)]
+    for _ in range(3):
+        new_group(fam)                        # the +3 groups are this test's alone
+    rx, tx = hosts["rx1"].worker, hosts["tx"].worker
+    joined: Dict[str, Any] = {}
+    argv = ["join", f"{first}+3", "--interface", "eth0", "--port", str(port),
+            "--count", str(count), "--duration", "40", "--json"]
+    th = threading.Thread(target=lambda: joined.update(
+        r=rx.call(_TOOL, timeout=60.0, argv=argv)), daemon=True)
+    th.start()
+    deadline = time.monotonic() + 20.0
+    learned: set = set()
+    while time.monotonic() < deadline and learned != set(groups):
+        mdb = lab.run("swa", ["bridge", "mdb", "show", "dev", "br0"]).stdout
+        learned = {w.split()[0] for w in mdb.split("port p-rx1 grp")[1:]} & set(groups)
+        time.sleep(0.2)
+    assert learned == set(groups), f"the bridge learned {sorted(learned)}"
+    send = ["send", f"{first}+3", "--interface", "eth0", "--ttl", str(ROUTED_SCOPE)]
+    # A datagram per group to another port first: the router's forwarding state.
+    assert tx.call(_TOOL, argv=send + ["--port", str(port + 1), "--count", "1"])[0] == 0
+    time.sleep(0.5)
+    rc, text = tx.call(_TOOL, timeout=60.0, argv=send + [
+        "--port", str(port), "--count", str(count), "--rate", "500", "--size", "200"])
+    assert rc == 0 and f"sent {4 * count} datagrams" in text, text
+    th.join(60.0)
+    rc, text = joined["r"]
+    report = json.loads(text)
+    assert rc == 0 and report["ok"], report
+    for g in report["groups"]:
+        assert (g["datagrams"], g["sequenced"], g["gaps"], g["duplicates"],
+                g["reordered"]) == (count, count, 0, 0, 0), g
+        assert 350 <= g["rate"] <= 650, g          # 500/s per group, loosely
+    print(f"{fam}: join counted {4 * count} of {4 * count} through the router, rates "
+          f"{[g['rate'] for g in report['groups']]}, join delays (ms) "
+          f"{[g['join_delay_ms'] for g in report['groups']]}")
