@@ -99,3 +99,18 @@ def test_import_mpoint_loads_only_the_library() -> None:
     for name in ("reference_drain", "reference_wakeups", "reference_joins",
                  "reference_leaf_joins", "reference_send_round_robin"):
         assert callable(getattr(_reference, name)), name
+
+
+@pytest.mark.offline
+def test_every_package_of_the_source_tree_is_in_the_wheel() -> None:
+    """pyproject.toml lists packages by hand: a new one left out installs
+    from a checkout and is missing from the wheel (mpoint.lab.tools once)."""
+    import os
+    import re
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "pyproject.toml")) as f:
+        listed = set(re.findall(r'"(mpoint[\w.]*)"', re.search(
+            r"^packages = \[(.*?)\]", f.read(), re.M | re.S).group(1)))  # type: ignore[union-attr]
+    found = {os.path.relpath(d, root).replace(os.sep, ".")
+             for d, _, files in os.walk(os.path.join(root, "mpoint")) if "__init__.py" in files}
+    assert listed == found
