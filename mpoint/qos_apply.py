@@ -149,10 +149,12 @@ def prepare(sock: "MultipointSocket", role: int, sqos: Any, gqos: Any,
     return None if planned is None else Pending(sock, *planned)
 
 
-def set_qos(sock: "MultipointSocket", qos: Any) -> None:
-    """SIO_SET_QOS: the socket's QOS becomes ``qos`` (its role as joined;
-    before a join, JL_BOTH: both flowspecs count)."""
-    pending = prepare(sock, _role(sock, _core.JL_BOTH), qos, None, "SIO_SET_QOS")
+def set_qos(sock: "MultipointSocket", qos: Any, role: Optional[int] = None) -> None:
+    """SIO_SET_QOS: the socket's QOS becomes ``qos``, planned for ``role``
+    (None: the role it joined as; before a join, JL_BOTH: both flowspecs
+    count)."""
+    pending = prepare(sock, _role(sock, _core.JL_BOTH) if role is None else role, qos, None,
+                      "SIO_SET_QOS")
     assert pending is not None
     if sock.fileno() < 0:
         raise from_code("WSAENOTSOCK", "SIO_SET_QOS", "the socket is closed")

@@ -332,12 +332,7 @@ class RootedSocket(MultipointSocket):
             raise _fail("WSAENOTCONN", "SIO_SET_QOS", "no data channel yet: a leaf gives sqos "
                         "to join_leaf, a root calls listen or join_leaf first")
         from . import qos_apply
-        role = JL_BOTH if self.is_root else (rs.role or JL_BOTH)
-        planned = qos_apply.plan_request(role, qos, None, target._mp.qos_plan, "SIO_SET_QOS")
-        assert planned is not None
-        pending = qos_apply.Pending(target, *planned)
-        pending.apply(target._mp.dest or target._mp.joined)
-        pending.commit()
+        qos_apply.set_qos(target, qos, JL_BOTH if self.is_root else (rs.role or JL_BOTH))
 
     def get_qos(self) -> Any:
         """The QOS the data channel applied (``QOS()`` when none)."""
